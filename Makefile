@@ -1,0 +1,37 @@
+# umedata: `make demo` runs the pipeline on the bundled sample; `make test` runs the suite. Both set up .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# A CPU build where one is on disk; override on a GPU box, e.g. `make TORCH_SPEC='torch==2.14.1' setup`.
+TORCH_SPEC ?= torch==2.13.0
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+
+.PHONY: setup demo test test-fast bench sample clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[data,train,dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+sample: setup
+	$(PY) examples/make_sample.py --out examples/sample
+
+demo: setup
+	$(PY) -m flows.demo
+
+test: setup
+	$(PY) -m pytest -q -n 2 --timeout 900
+
+test-fast: setup
+	$(PY) -m pytest -q -n 2 -m "not slow"
+
+bench: setup
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .prefect warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/*.staging warehouse/media

@@ -1,0 +1,30 @@
+"""Content ids: every key in the warehouse is a hash of content, so re-ingesting the same thing adds nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+_SEP = "\x1f"  # unit separator: cannot occur in hex hashes and is vanishingly rare in text
+
+
+def digest(*parts: str) -> str:
+    """sha256 hex over the parts, joined unambiguously."""
+    return hashlib.sha256(_SEP.join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def side_id(text: str, media: Iterable[str]) -> str:
+    """A side is its text plus its ordered media hashes; order matters (<|image_1|> before <|image_2|>)."""
+    return digest("side", text, ",".join(media))
+
+
+def pair_id(source: str, dataset: str, split: str, qry: str, pos: str, negatives: Iterable[str] = ()) -> str:
+    return digest("pair", source, dataset, split, qry, pos, ",".join(negatives))
+
+
+def quarantine_id(source: str, what: str, reason: str) -> str:
+    return digest("quarantine", source, what, reason)
+
+
+def annotation_id(side: str, model: str, prompt_version: str, raw: str) -> str:
+    return digest("annotation", side, model, prompt_version, raw)
