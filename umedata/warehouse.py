@@ -23,6 +23,7 @@ import random
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ import pyarrow.parquet as pq
 ENV_PATH = "UMEDATA_WAREHOUSE"
 ENV_LOCK_TIMEOUT = "UMEDATA_LOCK_TIMEOUT"
 DEFAULT_PATH = Path("warehouse") / "umedata.duckdb"
+# New files are written in a storage format the `duckdb` command-line shell (PyPI duckdb-cli, 1.5) can open too.
+STORAGE_VERSION = os.environ.get("UMEDATA_STORAGE_VERSION", "v1.5.0")
 SCHEMAS_DIR = Path(os.environ.get("UMEDATA_SCHEMAS", Path(__file__).resolve().parent.parent / "schemas"))
 
 # How a staged table lands: "ignore" keeps existing rows (content-keyed inserts), "replace" overwrites by key
@@ -122,6 +125,8 @@ class Warehouse:
         delay = 0.01
         while True:
             try:
+                if not self.path.exists():
+                    return duckdb.connect(str(self.path), config={"storage_compatibility_version": STORAGE_VERSION})
                 return duckdb.connect(str(self.path), read_only=read_only)
             except (duckdb.IOException, duckdb.ConnectionException) as exc:
                 if not _is_lock_error(exc):
@@ -203,6 +208,21 @@ class Warehouse:
         except FileNotFoundError:  # another process's recover() committed and removed it meanwhile
             return self._committed_counts(batch_dir.name)
         counts: dict[str, int] = {}
+        try:
+            self._apply_manifest(batch_dir, manifest, counts)
+        except WarehouseLocked:
+            raise
+        except Exception:
+            # A batch that cannot apply (a constraint, a bad shard) would block every later recovery:
+            # park it under failed/ for inspection and let the error surface.
+            failed = self.staging_root / "failed"
+            failed.mkdir(parents=True, exist_ok=True)
+            batch_dir.rename(failed / batch_dir.name)
+            raise
+        shutil.rmtree(batch_dir, ignore_errors=True)
+        return counts
+
+    def _apply_manifest(self, batch_dir: Path, manifest: dict[str, Any], counts: dict[str, int]) -> None:
         with self.transaction() as con:
             seen = con.execute("SELECT 1 FROM committed_batches WHERE batch_id = ?", [manifest["batch_id"]]).fetchone()
             if seen is None:
@@ -218,8 +238,6 @@ class Warehouse:
                 con.execute(
                     "INSERT INTO committed_batches VALUES (?, now(), ?)", [manifest["batch_id"], json.dumps(counts)]
                 )
-        shutil.rmtree(batch_dir, ignore_errors=True)
-        return counts
 
     def _committed_counts(self, batch_id: str) -> dict[str, int]:
         with self.reader() as con:
@@ -232,11 +250,19 @@ class Warehouse:
             return 0
         n = 0
         for d in sorted(self.staging_root.iterdir()):
+            if d.name == "failed":
+                continue
             if d.name.endswith(".partial"):
                 # A live producer in another process may still be writing it: only drop stale ones.
                 if time.time() - d.stat().st_mtime > 3600:
                     shutil.rmtree(d, ignore_errors=True)
             elif (d / "batch.json").exists():
-                self._apply(d)
+                try:
+                    self._apply(d)
+                except WarehouseLocked:
+                    raise
+                except Exception as exc:  # parked under failed/ by _apply; the rest still commit
+                    warnings.warn(f"staged batch {d.name} could not be applied: {exc}", stacklevel=2)
+                    continue
                 n += 1
         return n

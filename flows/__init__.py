@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only (retries, artifacts, progress). The work lives in the umedata library."""
