@@ -9,6 +9,7 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["COLUMNS"] = "250"  # rich wraps CLI output at the terminal width; keep test output on one line
 
 REPO = Path(__file__).resolve().parent.parent
 

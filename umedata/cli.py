@@ -42,7 +42,7 @@ def init(warehouse: WarehouseOpt = None) -> None:
     """Create the warehouse file (if needed) and apply pending migrations and views."""
     wh = Warehouse(warehouse)
     applied = wh.init()
-    console.print(f"warehouse {wh.path}: {len(applied)} migration(s) applied {applied if applied else ''}")
+    console.print(f"{wh.path}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
 @app.command()
@@ -131,7 +131,7 @@ def _print_status(wh: Warehouse, tables_only: bool) -> None:
         counts.add_column("table")
         counts.add_column("rows", justify="right")
         for t in tables:
-            counts.add_row(t, f"{con.execute(f'SELECT count(*) FROM {t}').fetchone()[0]:,}")
+            counts.add_row(t, f"{con.execute(f'SELECT count(*) FROM {t}').fetchall()[0][0]:,}")
         console.print(counts)
         if not tables_only:
             print_table(con.sql(sql_file("queries/status_datasets.sql")).to_arrow_table(), "pairs per dataset / modality / split")

@@ -224,8 +224,8 @@ class Warehouse:
 
     def _apply_manifest(self, batch_dir: Path, manifest: dict[str, Any], counts: dict[str, int]) -> None:
         with self.transaction() as con:
-            seen = con.execute("SELECT 1 FROM committed_batches WHERE batch_id = ?", [manifest["batch_id"]]).fetchone()
-            if seen is None:
+            seen = con.execute("SELECT 1 FROM committed_batches WHERE batch_id = ?", [manifest["batch_id"]]).fetchall()
+            if not seen:
                 for entry in manifest["entries"]:
                     table = entry["table"]
                     if not table.isidentifier():
@@ -233,7 +233,7 @@ class Warehouse:
                     shard = str(batch_dir / entry["file"])
                     n = con.execute(
                         f"{MODES[entry['mode']]} {table} BY NAME SELECT * FROM read_parquet(?)", [shard]
-                    ).fetchone()[0]
+                    ).fetchall()[0][0]
                     counts[table] = counts.get(table, 0) + int(n)
                 con.execute(
                     "INSERT INTO committed_batches VALUES (?, now(), ?)", [manifest["batch_id"], json.dumps(counts)]
@@ -241,8 +241,8 @@ class Warehouse:
 
     def _committed_counts(self, batch_id: str) -> dict[str, int]:
         with self.reader() as con:
-            row = con.execute("SELECT counts FROM committed_batches WHERE batch_id = ?", [batch_id]).fetchone()
-        return json.loads(row[0]) if row else {}
+            rows = con.execute("SELECT counts FROM committed_batches WHERE batch_id = ?", [batch_id]).fetchall()
+        return json.loads(rows[0][0]) if rows else {}
 
     def recover(self) -> int:
         """Commit sealed batches left by a crashed producer; drop half-staged ones. Returns batches committed."""
