@@ -1,0 +1,218 @@
+"""Benchmark dataset versions: build a version of N metadata-only pairs and of M pairs with images.
+
+    .venv/bin/python bench/versions.py                      # 1,000,000 metadata pairs + 10,000 with media
+    .venv/bin/python bench/versions.py --pairs 100000 --media-pairs 1000 --no-write
+
+Measured per set: the first build (select, split, hash, write shards + copy media), the same build again (finds the
+version, writes no file), and for the media set an embedded export (bytes into the shards). Setup (generating the
+warehouse rows and PNG files) is not timed. Figures go to the "Dataset versions" section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from umedata.format import assistant_text  # noqa: E402
+from umedata.versions import SftSpec, build_sft_set, export_parquet  # noqa: E402
+from umedata.warehouse import Warehouse  # noqa: E402
+
+DATASETS = 10
+LABELS = 1_000  # classification-style shared targets
+
+
+def _commit(wh: Warehouse, tables: dict[str, pa.Table]) -> None:
+    batch = wh.stage()
+    for name, t in tables.items():
+        batch.add(name, t)
+    wh.commit(batch)
+
+
+def metadata_world(wh: Warehouse, n: int) -> None:
+    """n text-only pairs over DATASETS datasets; a third of them point at LABELS shared label targets."""
+    mem = duckdb.connect()
+    g = mem.sql(f"""
+        SELECT i,
+               'ds' || (i % {DATASETS}) AS dataset_name,
+               'query number ' || i || ' about shape ' || (i % 97) AS qtext,
+               CASE WHEN i % 3 = 0 THEN 'label ' || (i % {LABELS}) ELSE 'target text ' || i END AS ttext
+        FROM range({n}) t(i)
+    """).to_arrow_table()
+    mem.register("g", g)
+    sides = mem.sql("""
+        SELECT DISTINCT sha256('side' || t) AS side_id, t AS text, []::VARCHAR[] AS media, 'text' AS modality
+        FROM (SELECT qtext AS t FROM g UNION ALL SELECT ttext FROM g)
+    """).to_arrow_table()
+    pairs = mem.sql("""
+        SELECT sha256('pair' || i) AS pair_id, 'bench' AS source, dataset_name, 'text' AS modality,
+               'retrieval' AS task, 'train' AS split, sha256('side' || qtext) AS qry_side_id,
+               sha256('side' || ttext) AS pos_side_id, []::VARCHAR[] AS negatives, 'gen' AS source_file, i AS source_row
+        FROM g
+    """).to_arrow_table()
+    mem.register("sides_t", sides)
+    ann = mem.sql("""
+        SELECT sha256('ann' || side_id) AS annotation_id, side_id, NULL AS request_key, 'teacher' AS model,
+               'p1' AS prompt_version, 'reasoning about ' || text AS reasoning, 'summary of ' || text AS summary,
+               '<think>reasoning about ' || text || '</think><answer>summary of ' || text || '<gen_emb>' AS raw,
+               'ok' AS format_status, false AS closed_answer, 'bench' AS origin, TIMESTAMP '2025-01-01' AS created_at
+        FROM sides_t
+    """).to_arrow_table()
+    src = pa.Table.from_pylist([{"name": "bench", "layout": "generic", "root": "/", "licence": "CC0-1.0",
+                                 "provenance": "bench/versions.py", "allow_external_teacher": True, "options": None,
+                                 "registered_at": None}])
+    src = src.set_column(src.schema.get_field_index("registered_at"), "registered_at",
+                         pa.array([time.time_ns() // 1000], pa.timestamp("us")))
+    _commit(wh, {"sources": src, "sides": sides, "pairs": pairs, "annotations": ann})
+    mem.close()
+
+
+def media_world(wh: Warehouse, n: int, files: Path) -> None:
+    """n image->caption pairs, one distinct 64x64 PNG per query."""
+    from PIL import Image, ImageDraw
+
+    files.mkdir(parents=True, exist_ok=True)
+    media, sides, pairs, ann = [], [], [], []
+    for i in range(n):
+        img = Image.new("RGB", (64, 64), (i % 256, (i // 256) % 256, (i * 7) % 256))
+        ImageDraw.Draw(img).ellipse([8, 8, 8 + i % 48, 8 + (i // 48) % 48], fill=(255, 255, 255))
+        p = files / f"{i}.png"
+        img.save(p, format="PNG")
+        data = p.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        media.append({"sha256": sha, "kind": "image", "path": str(p), "width": 64, "height": 64, "frames": None,
+                      "bytes": len(data), "format": "PNG"})
+        q = hashlib.sha256(f"q{i}".encode()).hexdigest()
+        t = hashlib.sha256(f"t{i}".encode()).hexdigest()
+        sides += [{"side_id": q, "text": "Find a caption for the image.", "media": [sha], "modality": "image"},
+                  {"side_id": t, "text": f"caption {i}", "media": [], "modality": "text"}]
+        pairs.append({"pair_id": hashlib.sha256(f"mp{i}".encode()).hexdigest(), "source": "bench",
+                      "dataset_name": f"img{i % 4}", "modality": "image", "task": "retrieval", "split": "train",
+                      "qry_side_id": q, "pos_side_id": t, "negatives": [], "source_file": "gen", "source_row": i})
+        for sid in (q, t):
+            ann.append({"annotation_id": hashlib.sha256(f"a{sid}".encode()).hexdigest(), "side_id": sid,
+                        "request_key": None, "model": "teacher", "prompt_version": "p1", "reasoning": f"r {i}",
+                        "summary": f"s {i}", "raw": assistant_text(f"r {i}", f"s {i}"), "format_status": "ok",
+                        "closed_answer": False, "origin": "bench", "created_at": None})
+    side_schema = pa.schema([("side_id", pa.string()), ("text", pa.string()), ("media", pa.list_(pa.string())),
+                             ("modality", pa.string())])
+    pt = pa.Table.from_pylist(pairs)
+    pt = pt.set_column(pt.schema.get_field_index("negatives"), "negatives",
+                       pa.array([[] for _ in pairs], pa.list_(pa.string())))
+    at = pa.Table.from_pylist(ann)
+    at = at.set_column(at.schema.get_field_index("created_at"), "created_at",
+                       pa.array([time.time_ns() // 1000] * len(ann), pa.timestamp("us")))
+    _commit(wh, {"media": pa.Table.from_pylist(media), "sides": pa.Table.from_pylist(sides, schema=side_schema),
+                 "pairs": pt, "annotations": at})
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def dir_size(p: str | Path) -> int:
+    return sum(f.stat().st_size for f in Path(p).rglob("*") if f.is_file())
+
+
+def _setup(kind: str, n: int, db: str, files: str) -> None:
+    wh = Warehouse(db)
+    wh.init()
+    metadata_world(wh, n) if kind == "metadata" else media_world(wh, n, Path(files))
+
+
+def bench_set(label: str, n: int, work: Path, embed: bool) -> dict:
+    """Setup runs in a child process, so the peak memory reported is the builds' own."""
+    import multiprocessing as mp
+
+    db = work / label / "umedata.duckdb"
+    proc = mp.get_context("spawn").Process(target=_setup, args=(label, n, str(db), str(work / "png")))
+    _, setup = timed(lambda: (proc.start(), proc.join()))
+    if proc.exitcode:
+        raise RuntimeError(f"setup of {label} failed")
+    wh = Warehouse(db)
+    first, t_first = timed(lambda: build_sft_set(wh, SftSpec(name=label, eval_fraction=0.05)))
+    again, t_again = timed(lambda: build_sft_set(wh, SftSpec(name=label, eval_fraction=0.05)))
+    assert again.version_id == first.version_id and not again.wrote_files
+    res = {"label": label, "pairs": first.manifest["n_rows"], "setup_s": setup, "build_s": t_first,
+           "rebuild_s": t_again, "pairs_per_s": first.manifest["n_rows"] / t_first,
+           "version_mb": dir_size(first.path) / 1e6, "media": first.manifest["content"]["media"]}
+    if embed:
+        _, t_exp = timed(lambda: export_parquet(first.path, work / f"{label}-embedded", embed_media=True))
+        res.update(export_s=t_exp, export_mb=dir_size(work / f"{label}-embedded") / 1e6)
+    return res
+
+
+def render(results: list[dict]) -> str:
+    lines = [
+        "## Dataset versions (`bench/versions.py`)",
+        "",
+        f"Machine: {os.cpu_count()} cores, no GPU, Python {platform.python_version()}. A build = select pairs with "
+        "validated annotations on both sides, split by leakage group, hash the content, write zstd parquet shards "
+        "(+ copy media into the content-addressed store); a rebuild of the same selection finds the id and writes "
+        "nothing. Setup (generating warehouse rows / PNGs) is not timed.",
+        "",
+        "| set | pairs | media files | build | pairs/s | rebuild (no write) | version size | embedded export |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        exp = f"{r['export_s']:.2f} s, {r['export_mb']:.1f} MB" if "export_s" in r else "-"
+        lines.append(f"| {r['label']} | {r['pairs']:,} | {r['media']:,} | {r['build_s']:.2f} s | "
+                     f"{r['pairs_per_s']:,.0f} | {r['rebuild_s']:.2f} s | {r['version_mb']:.1f} MB | {exp} |")
+    load = os.getloadavg()[0]
+    lines += ["", f"Peak RSS of the building process (setup runs apart): "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB. The machine is shared: 1-minute load "
+              f"average {load:.1f} on {os.cpu_count()} cores when the run ended, so figures are upper bounds.", ""]
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path) -> None:
+    """Replace this benchmark's section of BENCHMARKS.md (between its markers), leaving other sections alone."""
+    start, end = "<!-- bench/versions.py:start -->", "<!-- bench/versions.py:end -->"
+    block = f"{start}\n{text}{end}\n"
+    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end) + 1:]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    path.write_text(new)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=1_000_000, help="metadata-only pairs")
+    ap.add_argument("--media-pairs", type=int, default=10_000, help="pairs with one image each")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "BENCHMARKS.md")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-versions-"))
+    try:
+        results = [
+            bench_set("metadata", args.pairs, work, embed=False),
+            bench_set("with-media", args.media_pairs, work, embed=True),
+        ]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for r in results:
+        print({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()})
+    text = render(results)
+    print(text)
+    if not args.no_write:
+        write_section(text, args.out)
+
+
+if __name__ == "__main__":
+    main()

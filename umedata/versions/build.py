@@ -1,0 +1,202 @@
+"""build_sft_set: select -> rows -> content id -> version directory (once) -> registry (every build).
+
+The warehouse is held (read-only) only while candidates and rows are read, and once more, briefly, to record the
+build; mixing, splitting, hashing, counting and writing happen with the file closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from umedata.format import FORMAT_VERSION
+from umedata.ids import digest
+from umedata.versions import _sql, card, registry
+from umedata.versions.content import ID_SCHEME, ROW_SCHEMA, conform, content_id
+from umedata.versions.select import SftSpec, arrange, candidates
+from umedata.versions.store import PARQUET_OPTIONS, STORE_MEDIA_ROOT, VersionExists, VersionStore, read_manifest
+from umedata.warehouse import Warehouse
+
+DEFAULT_ROWS_PER_SHARD = 100_000
+DEFAULT_ROW_GROUP_SIZE = 10_000
+
+
+class EmptySelection(ValueError):
+    """A version needs at least one row."""
+
+
+@dataclass
+class BuildResult:
+    version_id: str
+    path: str  # the version directory
+    wrote_files: bool  # False: the same content was already there, nothing was written
+    build_id: str
+    parents: list[str]
+    counts: dict[str, Any]
+    manifest: dict[str, Any] = field(repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {"version_id": self.version_id, "path": self.path, "wrote_files": self.wrote_files,
+                "build_id": self.build_id, "parents": self.parents, "n_rows": self.manifest["n_rows"],
+                "by_split": self.counts["by_split"], "rows": self.counts["rows"]}
+
+
+def code_version() -> str:
+    """The git commit of this checkout (+dirty), else the package version. Recorded, never hashed into an id."""
+    from umedata import __version__
+
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return f"{head}{'-dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return f"umedata-{__version__}"
+
+
+def summarise(rows: pa.Table) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Counts per dataset/modality/split and the teachers behind the annotations."""
+    con = duckdb.connect()
+    try:
+        con.register("version_rows", rows)
+        per = _sql.run_file(con, "version_counts").to_pylist()
+        teachers = _sql.run_file(con, "version_teachers").to_pylist()
+    finally:
+        con.close()
+    counts: dict[str, Any] = {"total": rows.num_rows, "by_split": {}, "by_dataset": {}, "by_modality": {}, "rows": per}
+    for r in per:
+        for key, val in (("by_split", r["split"]), ("by_dataset", r["dataset_name"]), ("by_modality", r["modality"])):
+            counts[key][val] = counts[key].get(val, 0) + r["pairs"]
+    return counts, teachers
+
+
+def build_sft_set(
+    warehouse: Warehouse | str | os.PathLike[str] | None = None,
+    spec: SftSpec | None = None,
+    store: str | os.PathLike[str] | None = None,
+    parents: list[str] | None = None,
+    rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
+    row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+) -> BuildResult:
+    """Build (or find) the SFT version the spec selects, and record the build.
+
+    Same rows -> same id and byte-identical shards; an existing version directory is left untouched (no file is
+    written) and only the build is recorded. parents: explicit lineage; by default the latest registered version
+    built under the same name.
+    """
+    spec = spec or SftSpec()
+    wh = registry.as_warehouse(warehouse)
+    wh.init()  # applies pending migrations (the registry tables) and refreshes the views
+    vstore = VersionStore(str(store) if store is not None else str(wh.path.resolve().parent))
+    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+    # Three short read sessions, so a writer elsewhere waits for seconds at most; the rows session joins the
+    # annotations chosen in the first by id, so the version is consistent even if a teacher commits in between.
+    with wh.reader() as con:
+        cands = candidates(con, spec)
+    kept, info = arrange(cands, spec)
+    with wh.reader() as con:
+        _sql.materialize(con, "kept", kept)
+        rows = _sql.run_file(con, "sft_rows", {"format_version": FORMAT_VERSION})
+        con.register("version_rows", rows)
+        refs = _sql.run_file(con, "version_media_refs")
+        con.register("media_refs", refs)
+        media_files = _sql.run_file(con, "version_media_sources").to_pylist()
+        sources = _sql.run_file(con, "version_sources").to_pylist()
+    if rows.num_rows == 0:
+        raise EmptySelection(
+            f"the selection gave no pairs with validated annotations on both sides ({info['candidates']} candidates)"
+        )
+    rows = conform(rows).sort_by([("split", "ascending"), ("pair_id", "ascending")])  # canonical order
+    version_id = content_id(rows)
+    with wh.reader() as con:
+        known = _sql.run_file(con, "registry_get", {"version_id": version_id}).to_pylist()
+        default_parent = _sql.run_file(con, "version_registry_latest", {"name": spec.name, "exclude": version_id})
+
+    vdir = vstore.url(vstore.version_path(version_id))  # a URL for remote stores, a path locally
+    code = code_version()
+    if known and known[0]["dropped_at"] is None:
+        lineage = list(known[0]["parents"])
+    elif parents is not None:
+        lineage = list(parents)
+    else:
+        lineage = default_parent.column("version_id").to_pylist()
+
+    wrote = False
+    if vstore.has_version(version_id):
+        manifest = read_manifest(vdir)
+    else:
+        counts, teachers = summarise(rows)
+        manifest = {
+            "version_id": version_id,
+            "name": spec.name,
+            "kind": "sft",
+            "format_version": FORMAT_VERSION,
+            "parents": lineage,
+            "n_rows": rows.num_rows,
+            "splits": {},  # filled by the writer
+            "media_root": STORE_MEDIA_ROOT,
+            "media_mode": "reference",
+            "counts": counts,
+            "selection": {
+                "query_name": spec.query_name(),
+                "query": spec.query_sql(),
+                "filters": spec.to_json(),
+                "candidates": info["candidates"],
+                "after_mix": info["after_mix"],
+                "quotas": info["quotas"],
+            },
+            "split": info["split"],
+            "teachers": teachers,
+            "sources": sources,
+            "checks": {},  # quality gates record their results here
+            "content": {"id_scheme": ID_SCHEME, "computed_by": "umedata.versions.content.content_id",
+                        "media": refs.num_rows},
+            "columns": ROW_SCHEMA.names,
+            "layout": {"rows_per_shard": rows_per_shard, "row_group_size": row_group_size, "parquet": PARQUET_OPTIONS},
+            "code_version": code,
+            "built_at": started.isoformat() + "Z",
+        }
+        vstore.ensure_media(media_files)
+        try:
+            manifest["splits"] = vstore.write_version(
+                version_id, rows, manifest, card.render({**manifest, "splits": _planned_splits(rows)}),
+                rows_per_shard, row_group_size,
+            )
+            wrote = True
+        except VersionExists:  # a concurrent build of the same content finished first: same bytes
+            manifest = read_manifest(vdir)
+
+    build_id = digest("build", version_id, spec.name, started.isoformat(), os.urandom(8).hex())
+    registry.register(
+        wh,
+        version={
+            "version_id": version_id, "name": spec.name, "kind": manifest.get("kind", "sft"),
+            "parents": manifest.get("parents", lineage), "path": vdir,
+            "media_root": manifest.get("media_root"), "format_version": manifest["format_version"],
+            "n_rows": manifest["n_rows"], "splits": manifest["counts"]["by_split"], "counts": manifest["counts"]["rows"],
+            "manifest": manifest, "registered_at": started,
+        },
+        media=refs.column("sha256").to_pylist(),
+        build={
+            "build_id": build_id, "version_id": version_id, "name": spec.name, "query_name": spec.query_name(),
+            "query_sql": spec.query_sql(), "filters": {**spec.to_json(), "parents": parents}, "wrote_files": wrote,
+            "code_version": code, "built_at": started,
+        },
+    )
+    return BuildResult(version_id=version_id, path=vdir, wrote_files=wrote, build_id=build_id,
+                       parents=list(manifest.get("parents", lineage)), counts=manifest["counts"], manifest=manifest)
+
+
+def _planned_splits(rows: pa.Table) -> dict[str, list[str]]:
+    splits = rows.column("split").unique().to_pylist()
+    return {s: [] for s in splits}

@@ -1,0 +1,220 @@
+"""`umedata versions …` and `umedata build-sft-set`: the command-line face of umedata.versions.
+
+Registered by umedata/cli.py:
+
+    app.add_typer(versions_cli.app, name="versions")
+    app.command("build-sft-set")(versions_cli.build_sft_set)
+
+Each command calls the library function the flow (flows/build_sft_set.py) calls. A version is named by its id, a
+unique prefix of it, or a build name (then its latest build).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Dataset versions: list, show, diff, export, verify, drop, gc.")
+console = Console()
+
+WarehouseOpt = Annotated[
+    Optional[Path], typer.Option("--warehouse", "-w", help="DuckDB file (default: $UMEDATA_WAREHOUSE or warehouse/umedata.duckdb)")
+]
+StoreOpt = Annotated[
+    Optional[str], typer.Option("--store", help="folder or fsspec URL holding versions/ and media/ (default: the warehouse's folder)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str, ensure_ascii=False))
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*["" if r.get(c) is None else (json.dumps(r[c], default=str) if isinstance(r[c], (list, dict))
+                                                   else str(r[c])) for c in columns])
+    console.print(t)
+
+
+def _pairs(items: list[str], cast: type, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, val = item.rpartition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{what} takes DATASET=VALUE, got {item!r}")
+        out[key] = cast(val)
+    return out
+
+
+@app.command("list")
+def list_cmd(
+    warehouse: WarehouseOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="include dropped versions")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Registered versions, oldest first."""
+    from umedata.versions import list_versions
+
+    rows = list_versions(warehouse, include_dropped=all_)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        r["id"] = r["version_id"][:16]
+        r["parents"] = [p[:16] for p in r["parents"]]
+    _table(rows, ["id", "names", "n_rows", "splits", "builds", "parents", "registered_at", "dropped_at"], "dataset versions")
+
+
+@app.command()
+def show(ref: str, warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
+    """A version's manifest, registry row and every build that produced it."""
+    from umedata.versions import show as show_version
+
+    info = show_version(warehouse, ref)
+    if as_json:
+        _print_json(info)
+        return
+    m = info["manifest"]
+    console.print(f"[bold]{info['version_id']}[/bold]  names={info['names']}  format={info['format_version']}  "
+                  f"rows={info['n_rows']}  parents={info['parents']}")
+    console.print(f"path: {info['path']}  (on disk: {info['on_disk']})  media_root: {info['media_root']}")
+    _table(m["counts"]["rows"], ["dataset_name", "modality", "split", "pairs"], "counts")
+    _table(m.get("teachers", []), ["model", "prompt_version", "sides", "pairs"], "teachers")
+    _table(m.get("sources", []), ["name", "licence", "provenance", "pairs"], "sources")
+    _table(info["builds"], ["built_at", "name", "query_name", "wrote_files", "code_version"], "builds")
+
+
+@app.command()
+def diff(a: str, b: str, warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
+    """What changed from version A to version B."""
+    from umedata.versions import diff as diff_versions
+
+    d = diff_versions(warehouse, a, b)
+    if as_json:
+        _print_json(d)
+        return
+    console.print(f"{d['a'][:16]} -> {d['b'][:16]}: " + ("same content" if d["same_content"] else json.dumps(d["changes"])))
+    _table([{"split": s, **v} for s, v in d["splits"].items()], ["split", "a", "b"], "pairs per split")
+    _table(d["by_dataset"], ["dataset_name", "modality", "change", "pairs"], "changes")
+    for k, v in d["manifest_changes"].items():
+        console.print(f"[bold]{k}[/bold] differs")
+
+
+@app.command()
+def export(
+    ref: str,
+    dest: str,
+    layout: Annotated[str, typer.Option(help="parquet | ume-r1-sft | ume-r1-rl")] = "parquet",
+    embed: Annotated[bool, typer.Option("--embed/--reference", help="parquet: media bytes inside the shards, or media files beside them")] = True,
+    split: Annotated[list[str], typer.Option(help="ume-r1 layouts: splits to write (default all)")] = [],
+    gpt: Annotated[str, typer.Option(help="ume-r1-sft: raw (as received) | rendered (from reasoning + summary)")] = "raw",
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write a self-contained copy of a version to DEST (a new folder or fsspec URL)."""
+    from umedata.versions import export_parquet, get
+    from umedata.versions.registry import record_export
+
+    info = get(warehouse, ref)
+    if layout == "parquet":
+        export_parquet(info["path"], dest, embed_media=embed)
+        kind = "parquet-embedded" if embed else "parquet-reference"
+        summary: dict[str, Any] = {"version_id": info["version_id"], "dest": dest, "layout": kind}
+    elif layout in ("ume-r1-sft", "ume-r1-rl"):
+        from umedata.export_ume_r1 import export_ume_r1
+
+        summary = export_ume_r1(info["path"], dest, layout=layout.rsplit("-", 1)[1], splits=split or None, gpt=gpt)
+        kind = summary["layout"]
+    else:
+        raise typer.BadParameter("layout must be parquet, ume-r1-sft or ume-r1-rl")
+    record_export(warehouse, info["version_id"], str(dest), kind)
+    _print_json(summary)
+
+
+@app.command()
+def verify(ref: str, warehouse: WarehouseOpt = None) -> None:
+    """Recompute a version's id from its rows (a registered ref, or a directory path)."""
+    from umedata.versions import get, verify as verify_dir
+
+    path = ref if (Path(ref) / "manifest.json").exists() or "://" in ref else get(warehouse, ref)["path"]
+    result = verify_dir(path)
+    _print_json(result)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def drop(
+    ref: str,
+    yes: Annotated[bool, typer.Option("--yes", help="really unregister it")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Unregister a version; its files go at the next `gc` (unless a rebuild registers it again)."""
+    from umedata.versions import drop as drop_version
+
+    if not yes:
+        raise typer.BadParameter("dropping a version needs --yes")
+    console.print(f"dropped {drop_version(warehouse, ref)}")
+
+
+@app.command()
+def gc(
+    warehouse: WarehouseOpt = None,
+    store: StoreOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report, delete nothing")] = False,
+    min_age: Annotated[float, typer.Option(help="never delete files younger than this many seconds")] = 3600.0,
+) -> None:
+    """Delete version directories and media that no registered version uses."""
+    from umedata.versions import gc as run_gc
+
+    _print_json(run_gc(warehouse, store=store, dry_run=dry_run, min_age_s=min_age).to_json())
+
+
+def build_sft_set(
+    name: Annotated[str, typer.Option(help="name of the set (lineage: the next build under it records this one as parent)")] = "sft",
+    dataset: Annotated[list[str], typer.Option(help="only these datasets (repeat)")] = [],
+    modality: Annotated[list[str], typer.Option(help="only these modalities (repeat)")] = [],
+    task: Annotated[list[str], typer.Option(help="only these tasks (repeat)")] = [],
+    source: Annotated[list[str], typer.Option(help="only these sources (repeat)")] = [],
+    source_split: Annotated[list[str], typer.Option(help="only pairs from these source splits (repeat)")] = [],
+    prefer: Annotated[list[str], typer.Option(help="annotation preference, best first: MODEL, MODEL@PROMPT_VERSION, *@PROMPT_VERSION or * (repeat)")] = [],
+    split_mode: Annotated[str, typer.Option(help="group (re-split by leakage group) | source (keep source splits)")] = "group",
+    eval_fraction: Annotated[float, typer.Option(help="group mode: share of leakage groups in eval")] = 0.05,
+    text_key: Annotated[str, typer.Option(help="query texts that link pairs: text_only | minhash (also near duplicates) | all | none")] = "text_only",
+    seed: Annotated[int, typer.Option()] = 0,
+    cap: Annotated[list[str], typer.Option(help="DATASET=N: at most N pairs of it (repeat)")] = [],
+    weight: Annotated[list[str], typer.Option(help="DATASET=W: mix by weight (repeat; unlisted datasets are left out)")] = [],
+    total: Annotated[Optional[int], typer.Option(help="with --weight: pairs in the mix")] = None,
+    query: Annotated[Optional[Path], typer.Option(help="a .sql file returning pair_id (default schemas/queries/sft_select.sql)")] = None,
+    parent: Annotated[list[str], typer.Option(help="parent version ids (default: the latest build under --name)")] = [],
+    rows_per_shard: Annotated[int, typer.Option()] = 100_000,
+    store: StoreOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build an SFT dataset version from pairs whose two sides have validated annotations."""
+    from umedata.versions import SftSpec, build_sft_set as build
+
+    spec = SftSpec(
+        name=name, datasets=tuple(dataset), modalities=tuple(modality), tasks=tuple(task), sources=tuple(source),
+        source_splits=tuple(source_split), preference=tuple(prefer) or ("*",), split_mode=split_mode,
+        eval_fraction=eval_fraction, text_key=text_key, seed=seed, caps=_pairs(cap, int, "--cap"),
+        weights=_pairs(weight, float, "--weight"), total=total, query=str(query) if query else None,
+    )
+    result = build(warehouse, spec, store=store, parents=list(parent) or None, rows_per_shard=rows_per_shard)
+    if as_json:
+        _print_json(result.summary())
+        return
+    console.print(f"version {result.version_id}")
+    console.print(f"  {result.path} ({'written' if result.wrote_files else 'already there: no file written'})")
+    console.print(f"  parents: {result.parents or 'none'}")
+    _table(result.counts["rows"], ["dataset_name", "modality", "split", "pairs"], "pairs")
