@@ -1,0 +1,352 @@
+"""Dataset version directory -> rendered, collated micro-batches.
+
+A version directory (docs/interfaces.md) is manifest.json + parquet shards, on a local path or an fsspec URL; media
+are either embedded as bytes or referenced relative to the manifest's `media_root`. This module:
+
+  * opens a version and refuses a format_version it does not know (umedata.format.check_format_version);
+  * renders one side (query, target or hard negative) the way umedata.format defines it, through the model's own
+    chat template: the prompt is the user turn plus "<|im_start|>assistant\\n", the completion is
+    assistant_text(...) + "<|im_end|>" tokenised on its own (as generation will produce it), and only completion
+    tokens carry labels, so <gen_emb> and <|im_end|> are learned and system/user turns are not;
+  * turns images into pixel patches with the model's image processor (pixel bounds configurable), a video's
+    frames into ONE video input with training.video (even frame count), and optionally gives text-only sides a
+    blank 28x28 white image (as the reference does);
+  * collates sequences [queries..., targets..., negatives...] with right padding for training or left padding
+    for generation;
+  * plans batches deterministically from (seed, epoch): a micro-batch is addressed by its global index, so a
+    resumed run asks for batch k and gets exactly what the interrupted run would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from PIL import Image
+
+from umedata.format import IM_END, assistant_text, check_format_version, render_side
+from training.video import video_inputs
+
+IGNORE = -100
+
+
+# ----------------------------------------------------------------------------------------------- version directory
+@dataclass
+class Version:
+    root: str  # local path or fsspec URL of the version directory
+    manifest: dict
+
+    @property
+    def version_id(self) -> str:
+        return self.manifest["version_id"]
+
+    def media_root(self) -> str | None:
+        root = self.manifest.get("media_root")
+        return None if root is None else join(self.root, root)
+
+    def read_split(self, split: str):
+        """All shards of a split as one pyarrow table (an empty split is an error: nothing to train or score)."""
+        shards = self.manifest["splits"].get(split) or []
+        if not shards:
+            raise ValueError(f"version {self.version_id} has no {split!r} split (has {list(self.manifest['splits'])})")
+        tables = []
+        for rel in shards:
+            with fsspec.open(join(self.root, rel), "rb") as f:
+                tables.append(pq.read_table(f))
+        table = pa.concat_tables(tables, promote_options="default")
+        for fv in set(table.column("format_version").to_pylist()):
+            check_format_version(fv)
+        return table
+
+
+def join(base: str, rel: str) -> str:
+    """`rel` under `base` (a path or URL), with ".." resolved (media roots like "../../media" are common);
+    absolute paths and URLs are returned as they are."""
+    if "://" in rel or rel.startswith("/"):
+        return rel
+    if "://" in base:
+        protocol, rest = base.split("://", 1)
+        return f"{protocol}://{posixpath.normpath(posixpath.join(rest, rel))}"
+    return os.path.normpath(os.path.join(base, rel))
+
+
+def open_version(path: str | Path) -> Version:
+    root = str(path).rstrip("/")
+    with fsspec.open(join(root, "manifest.json")) as f:
+        manifest = json.load(f)
+    check_format_version(manifest.get("format_version", "<missing>"))
+    return Version(root=root, manifest=manifest)
+
+
+# ------------------------------------------------------------------------------------------------------------ sides
+@dataclass
+class Side:
+    side_id: str
+    text: str
+    images: list = field(default_factory=list)  # list of {"bytes", "path"}
+    video: list = field(default_factory=list)  # frames of one video, each {"bytes", "path"}
+    reasoning: str | None = None
+    summary: str | None = None
+
+
+def sides_of_row(row: dict, hard_negatives: int = 0) -> tuple[Side, Side, list[Side]]:
+    """Query, positive target and up to `hard_negatives` source negatives of one parquet row."""
+    def side(p):
+        return Side(row[f"{p}_side_id"], row[f"{p}_text"] or "", row[f"{p}_images"] or [], row[f"{p}_video"] or [],
+                    row[f"{p}_reasoning"], row[f"{p}_summary"])
+
+    # Negatives carry no annotation: they are prompt-only and enter the discriminative loss only.
+    negs = [Side(n["side_id"], n["text"] or "", n.get("images") or [])
+            for n in (row.get("negatives") or [])[:hard_negatives]]
+    return side("qry"), side("pos"), negs
+
+
+def side_key(side_id: str) -> int:
+    """A 63-bit integer for a side id, so equal sides can be compared across ranks as tensors."""
+    return int(hashlib.sha256(side_id.encode()).hexdigest()[:15], 16)
+
+
+def blank_image() -> Image.Image:
+    return Image.new("RGB", (28, 28), (255, 255, 255))
+
+
+# --------------------------------------------------------------------------------------------------------- renderer
+class Renderer:
+    """Side -> token ids, labels and pixel inputs, with the model folder's own tokenizer, template and processor."""
+
+    def __init__(self, model_dir: str, tokenizer, media_root: str | None = None, min_pixels: int = 784,
+                 max_pixels: int = 2_359_296, video_max_pixels: int | None = None, blank_image: bool = False,
+                 max_length: int = 12_288):
+        from transformers import AutoImageProcessor
+
+        self.tokenizer = tokenizer
+        self.image_processor = AutoImageProcessor.from_pretrained(
+            model_dir, backend="pil", min_pixels=min_pixels, max_pixels=max_pixels)
+        self.chat_template = _chat_template(model_dir) or tokenizer.chat_template
+        if not self.chat_template:
+            raise ValueError(f"{model_dir} has no chat template")
+        self.media_root = media_root
+        self.min_pixels, self.max_pixels = min_pixels, max_pixels
+        self.video_max_pixels = video_max_pixels or max_pixels
+        self.blank_image = blank_image
+        self.max_length = max_length
+        ids = tokenizer.convert_tokens_to_ids
+        self.image_pad, self.video_pad = ids("<|image_pad|>"), ids("<|video_pad|>")
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ids("<|endoftext|>")
+        self.merge = self.image_processor.merge_size ** 2
+
+    def load_image(self, ref: dict) -> Image.Image:
+        if ref.get("bytes") is not None:
+            return Image.open(io.BytesIO(ref["bytes"])).convert("RGB")
+        path = ref["path"] if self.media_root is None else join(self.media_root, ref["path"])
+        with fsspec.open(path, "rb") as f:
+            return Image.open(io.BytesIO(f.read())).convert("RGB")
+
+    def render(self, side: Side, completion: bool = True) -> dict:
+        images = [self.load_image(r) for r in side.images]
+        frames = [self.load_image(r) for r in side.video]
+        if not images and not frames and self.blank_image:
+            images = [blank_image()]
+        messages = render_side(side.text, n_images=len(images), video=bool(frames))
+        prompt = self.tokenizer.apply_chat_template(
+            messages, chat_template=self.chat_template, tokenize=False, add_generation_prompt=True)
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+        out = {"pixel_values": None, "image_grid_thw": None, "pixel_values_videos": None, "video_grid_thw": None}
+        n_per_image: list[int] = []
+        if images:
+            feats = self.image_processor(images=images, return_tensors="np")
+            out["pixel_values"], out["image_grid_thw"] = feats["pixel_values"], feats["image_grid_thw"]
+            n_per_image = [int(np.prod(g)) // self.merge for g in feats["image_grid_thw"]]
+        n_video = 0
+        if frames:
+            ip = self.image_processor
+            pv, grid = video_inputs(frames, self.min_pixels, self.video_max_pixels, patch_size=ip.patch_size,
+                                    merge_size=ip.merge_size, temporal_patch_size=ip.temporal_patch_size,
+                                    image_mean=ip.image_mean, image_std=ip.image_std)
+            out["pixel_values_videos"], out["video_grid_thw"] = pv, grid[None]
+            n_video = int(np.prod(grid)) // self.merge
+        prompt_ids, mm = self._expand(prompt_ids, n_per_image, n_video)
+
+        comp_ids: list[int] = []
+        if completion and side.reasoning is not None and side.summary is not None:
+            comp_ids = self.tokenizer(assistant_text(side.reasoning, side.summary) + IM_END,
+                                      add_special_tokens=False)["input_ids"]
+            # Keep every prompt token (media placeholders must match the pixel features); cut the completion's end.
+            comp_ids = comp_ids[: max(0, self.max_length - len(prompt_ids))]
+        out.update(
+            input_ids=prompt_ids + comp_ids,
+            labels=[IGNORE] * len(prompt_ids) + comp_ids,
+            mm_token_type_ids=mm + [0] * len(comp_ids),
+            prompt_len=len(prompt_ids),
+        )
+        return out
+
+    def _expand(self, ids: list[int], n_per_image: list[int], n_video: int) -> tuple[list[int], list[int]]:
+        """Replace each media placeholder token by as many copies as the media has merged patches."""
+        out, mm, images = [], [], iter(n_per_image)
+        for t in ids:
+            if t == self.image_pad:
+                n = next(images)
+                out += [t] * n
+                mm += [1] * n
+            elif t == self.video_pad:
+                out += [t] * n_video
+                mm += [2] * n_video
+            else:
+                out.append(t)
+                mm.append(0)
+        return out, mm
+
+    def save(self, out: str | Path) -> None:
+        """Write the processor-side files next to an exported model (image processor + chat template)."""
+        self.image_processor.save_pretrained(out)
+        Path(out, "chat_template.jinja").write_text(self.chat_template)
+
+
+def _chat_template(model_dir: str) -> str | None:
+    """The processor's chat template: Qwen-VL folders keep it beside (not inside) the tokenizer config."""
+    local = Path(model_dir)
+    if local.is_dir():
+        if (local / "chat_template.jinja").exists():
+            return (local / "chat_template.jinja").read_text()
+        if (local / "chat_template.json").exists():
+            return json.loads((local / "chat_template.json").read_text())["chat_template"]
+        return None
+    try:  # a hub name on a machine that has it cached
+        from transformers.utils import cached_file
+
+        for name in ("chat_template.jinja", "chat_template.json"):
+            path = cached_file(model_dir, name, _raise_exceptions_for_missing_entries=False)
+            if path:
+                text = Path(path).read_text()
+                return text if name.endswith(".jinja") else json.loads(text)["chat_template"]
+    except Exception:
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------- collate
+def collate(rendered: list[dict], pad_id: int, padding_side: str = "right") -> dict:
+    """Pad a list of rendered sequences into one batch; media are concatenated in sequence order."""
+    n, length = len(rendered), max(len(r["input_ids"]) for r in rendered)
+    input_ids = torch.full((n, length), pad_id, dtype=torch.long)
+    labels = torch.full((n, length), IGNORE, dtype=torch.long)
+    attention = torch.zeros((n, length), dtype=torch.long)
+    mm = torch.zeros((n, length), dtype=torch.int32)
+    completion = torch.zeros((n, length), dtype=torch.bool)
+    for i, r in enumerate(rendered):
+        k = len(r["input_ids"])
+        s = slice(0, k) if padding_side == "right" else slice(length - k, length)
+        input_ids[i, s] = torch.tensor(r["input_ids"])
+        labels[i, s] = torch.tensor(r["labels"])
+        attention[i, s] = 1
+        mm[i, s] = torch.tensor(r["mm_token_type_ids"], dtype=torch.int32)
+        start = s.start + r["prompt_len"]
+        completion[i, start : s.start + k] = True
+    batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels, "mm_token_type_ids": mm,
+             "completion_mask": completion}
+    for key, grid in (("pixel_values", "image_grid_thw"), ("pixel_values_videos", "video_grid_thw")):
+        parts = [r for r in rendered if r[key] is not None]
+        batch[key] = torch.from_numpy(np.concatenate([r[key] for r in parts])) if parts else None
+        batch[grid] = torch.from_numpy(np.concatenate([r[grid] for r in parts])) if parts else None
+    return batch
+
+
+# ----------------------------------------------------------------------------------------------------- batch plan
+def plan_epoch(datasets: list[str], global_batch: int, seed: int, epoch: int, single_dataset: bool) -> list[list[int]]:
+    """Row indices of every global micro-batch of one epoch; a function of (seed, epoch) only.
+
+    Incomplete batches are dropped so every rank always holds the same number of pairs (the gathered InfoNCE
+    needs equal shapes). With `single_dataset`, each batch comes from one dataset, as the reference groups them.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    if single_dataset:
+        groups: dict[str, list[int]] = {}
+        for i, d in enumerate(datasets):
+            groups.setdefault(d, []).append(i)
+        batches = []
+        for name in sorted(groups):
+            idx = rng.permutation(groups[name])
+            batches += [idx[k : k + global_batch].tolist() for k in range(0, len(idx) - global_batch + 1, global_batch)]
+        order = rng.permutation(len(batches))
+        return [batches[k] for k in order]
+    idx = rng.permutation(len(datasets))
+    return [idx[k : k + global_batch].tolist() for k in range(0, len(idx) - global_batch + 1, global_batch)]
+
+
+class PairBatches(torch.utils.data.Dataset):
+    """Global micro-batch k (any epoch) -> this rank's collated slice of it.
+
+    Sequences are ordered [queries, positive targets, hard negatives]; `n_pairs` splits them, `keys` hold the
+    side keys of queries and targets (for the false-negative mask), `neg_of` maps each negative to its pair.
+    """
+
+    def __init__(self, table, renderer: Renderer, micro_batch: int, world: int = 1, rank: int = 0, seed: int = 0,
+                 single_dataset: bool = False, hard_negatives: int = 0):
+        self.table, self.renderer = table, renderer
+        self.micro_batch, self.world, self.rank, self.seed = micro_batch, world, rank, seed
+        self.single_dataset, self.hard_negatives = single_dataset, hard_negatives
+        self.datasets = table.column("dataset_name").to_pylist()
+        self._plans: dict[int, list[list[int]]] = {}
+        self.per_epoch = len(self._plan(0))
+        if self.per_epoch == 0:
+            raise ValueError(f"{len(self.datasets)} rows cannot fill one global batch of {micro_batch * world}")
+
+    def _plan(self, epoch: int) -> list[list[int]]:
+        if epoch not in self._plans:
+            self._plans = {epoch: plan_epoch(self.datasets, self.micro_batch * self.world, self.seed, epoch,
+                                             self.single_dataset)}
+        return self._plans[epoch]
+
+    def rows(self, k: int) -> list[int]:
+        batch = self._plan(k // self.per_epoch)[k % self.per_epoch]
+        return batch[self.rank * self.micro_batch : (self.rank + 1) * self.micro_batch]
+
+    def __len__(self) -> int:
+        return 1 << 62  # addressed by global index across epochs
+
+    def __getitem__(self, k: int) -> dict:
+        rows = [self.table.slice(i, 1).to_pylist()[0] for i in self.rows(k)]
+        return render_pairs(rows, self.renderer, self.hard_negatives, index=k)
+
+
+def render_pairs(rows: list[dict], renderer: Renderer, hard_negatives: int = 0, index: int = -1,
+                 padding_side: str = "right") -> dict:
+    qs, ts, negs, neg_of = [], [], [], []
+    for j, row in enumerate(rows):
+        q, t, ns = sides_of_row(row, hard_negatives)
+        qs.append(q)
+        ts.append(t)
+        negs += ns
+        neg_of += [j] * len(ns)
+    sides = qs + ts + negs
+    batch = collate([renderer.render(s) for s in sides], renderer.pad_id, padding_side)
+    batch.update(
+        n_pairs=len(rows),
+        qry_keys=torch.tensor([side_key(s.side_id) for s in qs]),
+        pos_keys=torch.tensor([side_key(s.side_id) for s in ts]),
+        neg_keys=torch.tensor([side_key(s.side_id) for s in negs], dtype=torch.long),
+        neg_of=torch.tensor(neg_of, dtype=torch.long),
+        index=index,
+        datasets=[r["dataset_name"] for r in rows],
+    )
+    return batch
+
+
+def loader(batches: PairBatches, start: int, stop: int, num_workers: int = 0) -> torch.utils.data.DataLoader:
+    """Micro-batches start..stop-1 in order; workers render ahead, order is fixed by the index."""
+    return torch.utils.data.DataLoader(
+        batches, batch_size=None, sampler=range(start, stop), num_workers=num_workers,
+        prefetch_factor=4 if num_workers else None, persistent_workers=False,
+    )
