@@ -170,3 +170,18 @@ def test_lock_timeout_raises_a_clear_error(warehouse):
     finally:
         hold.kill()
         hold.wait()
+
+
+def test_natural_key_tables_ignore_and_replace_by_key(warehouse):
+    # sides carries no index (bulk table): the writer enforces its key
+    b = warehouse.stage()
+    b.add("sides", [side(1, "old"), side(2)])
+    warehouse.commit(b)
+    b = warehouse.stage()
+    b.add("sides", [side(1, "ignored")])
+    assert warehouse.commit(b) == {"sides": 0}
+    b = warehouse.stage()
+    b.add("sides", [side(1, "new")], mode="replace")
+    assert warehouse.commit(b) == {"sides": 1}
+    rows = warehouse.query("SELECT side_id, text FROM sides ORDER BY side_id").to_pylist()
+    assert rows == [{"side_id": "s1", "text": "new"}, {"side_id": "s2", "text": "text 2"}]

@@ -108,6 +108,21 @@ class StagedBatch:
         return self.dir
 
 
+def _insert(con: duckdb.DuckDBPyConnection, table: str, shard: str, mode: str, key: list[str] | None) -> int:
+    """Apply one shard; tables keyed in natural_keys get an anti-join instead of an index lookup."""
+    if key is None or mode == "append":
+        return int(con.execute(f"{MODES[mode]} {table} BY NAME SELECT * FROM read_parquet(?)", [shard]).fetchall()[0][0])
+    cols = ", ".join(key)
+    match = " AND ".join(f"t.{c} = n.{c}" for c in key)
+    if mode == "replace":
+        con.execute(f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM read_parquet(?) n WHERE {match})", [shard])
+    new_rows = (
+        f"SELECT DISTINCT ON ({cols}) * FROM read_parquet(?) n "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})"
+    )
+    return int(con.execute(f"INSERT INTO {table} BY NAME {new_rows}", [shard]).fetchall()[0][0])
+
+
 class Warehouse:
     """A handle on one DuckDB file. Cheap to create; holds no connection between calls."""
 
@@ -127,7 +142,8 @@ class Warehouse:
             try:
                 if not self.path.exists():
                     return duckdb.connect(str(self.path), config={"storage_compatibility_version": STORAGE_VERSION})
-                return duckdb.connect(str(self.path), read_only=read_only)
+                # Row order inside a table is never relied on; not preserving it lets bulk inserts run in parallel.
+                return duckdb.connect(str(self.path), read_only=read_only, config={"preserve_insertion_order": False})
             except (duckdb.IOException, duckdb.ConnectionException) as exc:
                 if not _is_lock_error(exc):
                     raise
@@ -226,15 +242,14 @@ class Warehouse:
         with self.transaction() as con:
             seen = con.execute("SELECT 1 FROM committed_batches WHERE batch_id = ?", [manifest["batch_id"]]).fetchall()
             if not seen:
+                natural = dict(con.execute("SELECT table_name, key_columns FROM natural_keys").fetchall())
                 for entry in manifest["entries"]:
                     table = entry["table"]
                     if not table.isidentifier():
                         raise ValueError(f"bad table name {table!r} in {batch_dir}")
                     shard = str(batch_dir / entry["file"])
-                    n = con.execute(
-                        f"{MODES[entry['mode']]} {table} BY NAME SELECT * FROM read_parquet(?)", [shard]
-                    ).fetchall()[0][0]
-                    counts[table] = counts.get(table, 0) + int(n)
+                    n = _insert(con, table, shard, entry["mode"], natural.get(table))
+                    counts[table] = counts.get(table, 0) + n
                 con.execute(
                     "INSERT INTO committed_batches VALUES (?, now(), ?)", [manifest["batch_id"], json.dumps(counts)]
                 )

@@ -1,5 +1,20 @@
 -- Core tables: where pairs come from, what they are made of, and what could not be taken in.
--- Every key is a content hash (umedata/ids.py), so inserting the same thing twice is a no-op (INSERT OR IGNORE).
+-- Every key is a content hash (umedata/ids.py), so inserting the same thing twice is a no-op.
+--
+-- The four bulk tables (media, video_frames, sides, pairs) take millions of rows per source. A PRIMARY KEY index
+-- costs DuckDB ~3x on every bulk commit, so their keys are declared in natural_keys instead and enforced by the
+-- writer (umedata/warehouse.py): an anti-join insert inside the one write transaction. That is safe because only
+-- one process can hold the file read-write at a time.
+
+CREATE TABLE natural_keys (
+    table_name  VARCHAR PRIMARY KEY,
+    key_columns VARCHAR[] NOT NULL
+);
+INSERT INTO natural_keys VALUES
+    ('media', ['sha256']),
+    ('video_frames', ['video_sha256', 'frame_index']),
+    ('sides', ['side_id']),
+    ('pairs', ['pair_id']);
 
 CREATE TABLE sources (
     name                   VARCHAR PRIMARY KEY,
@@ -13,7 +28,7 @@ CREATE TABLE sources (
 );
 
 CREATE TABLE media (
-    sha256  VARCHAR PRIMARY KEY,
+    sha256  VARCHAR NOT NULL,
     kind    VARCHAR NOT NULL,      -- image | frame | video | page
     path    VARCHAR,               -- absolute path of a readable file; NULL for a video (its frames are rows too)
     width   INTEGER,
@@ -27,21 +42,20 @@ CREATE TABLE media (
 CREATE TABLE video_frames (
     video_sha256 VARCHAR NOT NULL,
     frame_index  INTEGER NOT NULL,
-    frame_sha256 VARCHAR NOT NULL,
-    PRIMARY KEY (video_sha256, frame_index)
+    frame_sha256 VARCHAR NOT NULL
 );
 
 -- A side is a query or a target: text plus ordered media. Shared by every pair that uses it, so it is stored,
 -- annotated and paid for once.
 CREATE TABLE sides (
-    side_id   VARCHAR PRIMARY KEY,
+    side_id   VARCHAR NOT NULL,
     text      VARCHAR NOT NULL,
     media     VARCHAR[] NOT NULL,
     modality  VARCHAR NOT NULL    -- text | image | video | visdoc
 );
 
 CREATE TABLE pairs (
-    pair_id       VARCHAR PRIMARY KEY,
+    pair_id       VARCHAR NOT NULL,
     source        VARCHAR NOT NULL,
     dataset_name  VARCHAR NOT NULL,
     modality      VARCHAR NOT NULL,
