@@ -11,11 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from umedata import versions_cli
 from umedata.warehouse import Warehouse, sql_file
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 quarantine_app = typer.Typer(no_args_is_help=True, help="Inspect what could not be taken in, and why.")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(versions_cli.app, name="versions")
+app.command("build-sft-set")(versions_cli.build_sft_set)
 
 console = Console()
 WarehouseOpt = Annotated[

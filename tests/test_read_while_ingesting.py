@@ -1,0 +1,57 @@
+"""Readers (`umedata sql`, the duckdb shell, library queries) keep working while another process ingests."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from umedata.warehouse import Warehouse
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_queries_succeed_during_an_ingest_in_another_process(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "pairs.jsonl", "w") as f:
+        for i in range(60_000):
+            f.write(json.dumps({"q": f"query {i}", "t": f"target {i % 500}"}) + "\n")
+    db = tmp_path / "w.duckdb"
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        from pathlib import Path
+        from umedata.ingest import ingest_source
+        from umedata.sources.config import DatasetSpec, SourceSpec
+        from umedata.warehouse import Warehouse
+        wh = Warehouse({str(db)!r}); wh.init()
+        print("ready", flush=True)
+        spec = SourceSpec(name="big", layout="generic", root=Path({str(src)!r}),
+                          datasets=[DatasetSpec(name="Big", path="pairs.jsonl", modality="text", task="retrieval",
+                                                split="train", columns={{"qry": "q", "pos": "t"}})])
+        print(ingest_source(wh, spec, batch_rows=3_000).as_dict(), flush=True)
+    """)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"
+    seen, cli_reads = [], 0
+    umedata = [sys.executable, "-m", "umedata.cli"]
+    wh = Warehouse(db)
+    while writer.poll() is None:
+        seen.append(wh.query("SELECT count(*) AS n FROM pairs").column("n")[0].as_py())
+        if cli_reads < 2:  # the command-line reader, too (each call pays interpreter start-up)
+            out = subprocess.run(umedata + ["sql", "SELECT count(*) AS n FROM pairs", "-f", "json", "-w", str(db)],
+                                 capture_output=True, text=True, cwd=REPO)
+            assert out.returncode == 0, out.stderr
+            seen.append(json.loads(out.stdout)[0]["n"])
+            cli_reads += 1
+    assert writer.returncode == 0
+    assert "'pairs_new': 60000" in writer.stdout.read()
+    assert cli_reads >= 1
+    assert seen == sorted(seen), "counts only grow: every read sees whole committed batches"
+    assert any(0 < n < 60_000 for n in seen), f"no read landed mid-ingest: {seen}"
+    assert all(n % 3_000 == 0 for n in seen), "a read never sees part of a batch"
+
+    shell = Path(sys.executable).with_name("duckdb")
+    if shell.exists():
+        out = subprocess.run([str(shell), "-readonly", str(db), "-csv", "-noheader", "-c",
+                              "SELECT count(*) FROM pairs; SELECT count(*) FROM pair_overview; SELECT count(*) FROM quarantine"],
+                             capture_output=True, text=True, check=True)
+        assert out.stdout.split() == ["60000", "60000", "0"]
