@@ -255,7 +255,7 @@ def main() -> None:
     ap.add_argument(
         "--runs",
         default="parquet:250000,jsonl:250000,parquet:50000",
-        help="FORMAT:ROWS_PER_COMMIT,... (50,000 is ingest_source's default)",
+        help="FORMAT:ROWS_PER_COMMIT,... (250,000 is ingest_source's default)",
     )
     ap.add_argument("--hash-mb", type=int, default=512)
     ap.add_argument("--images", type=int, default=500)
