@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from umedata import versions_cli
+from umedata.teacher import cli as teacher_cli
 from umedata.warehouse import Warehouse, sql_file
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -19,6 +20,7 @@ quarantine_app = typer.Typer(no_args_is_help=True, help="Inspect what could not 
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(versions_cli.app, name="versions")
 app.command("build-sft-set")(versions_cli.build_sft_set)
+app.command("annotate")(teacher_cli.annotate)
 
 console = Console()
 WarehouseOpt = Annotated[

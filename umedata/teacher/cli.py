@@ -1,0 +1,117 @@
+"""`umedata annotate`: run the teacher over pending sides, or reparse stored answers, or export/import Batch API
+files. The same library calls flows/annotate.py makes.
+
+    umedata annotate --backend offline                         # the deterministic stand-in (demo, tests)
+    umedata annotate -c teacher.toml --dataset ShapesI2T       # an OpenAI-compatible server, see config.py
+    umedata annotate -c teacher.toml --backend batch --out runs/batch     # write Batch API request files
+    umedata annotate -c teacher.toml --import runs/batch/out-0.jsonl      # import their results
+    umedata annotate --reparse                                 # re-derive annotations, zero requests
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from umedata.warehouse import Warehouse
+
+Multi = Optional[list[str]]
+
+
+def annotate(
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help="teacher config TOML (see umedata/teacher/config.py)")
+    ] = None,
+    backend: Annotated[Optional[str], typer.Option(help="openai | batch | offline (overrides the config)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="teacher model (overrides the config)")] = None,
+    warehouse: Annotated[Optional[Path], typer.Option("--warehouse", "-w", help="DuckDB file")] = None,
+    source: Annotated[Multi, typer.Option("--source", help="only sides used by these sources")] = None,
+    dataset: Annotated[Multi, typer.Option("--dataset", help="only sides used by these datasets")] = None,
+    split: Annotated[Multi, typer.Option("--split", help="only sides used by pairs of these splits")] = None,
+    modality: Annotated[Multi, typer.Option("--modality", help="only sides of these modalities")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="lease at most this many requests")] = None,
+    wait_for_leases: Annotated[bool, typer.Option("--wait-for-leases", help="wait for keys other runs hold")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also retry keys that failed for good")] = False,
+    reparse: Annotated[
+        bool, typer.Option("--reparse", help="re-derive annotations from stored answers; sends nothing")
+    ] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="batch backend: folder for the request files")] = None,
+    import_files: Annotated[
+        Optional[list[Path]], typer.Option("--import", help="batch backend: result files to import")
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar")] = True,
+) -> None:
+    """Annotate sides with a teacher model (reasoning + summary), exactly once per request key."""
+    from umedata.teacher.config import ConfigError, load_config
+    from umedata.teacher.runner import Selection, TeacherRun
+    from umedata.teacher.store import reparse as do_reparse
+
+    wh = Warehouse(warehouse)
+    wh.init()
+    if reparse:
+        counts = do_reparse(wh, model=model)
+        typer.echo(json.dumps(counts))
+        return
+    try:
+        cfg = load_config(config, backend=backend, model=model)
+    except (ConfigError, FileNotFoundError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if import_files:
+        from umedata.teacher.backends.batch import import_batch
+
+        typer.echo(json.dumps(import_batch(wh, cfg, list(import_files)).__dict__, default=str))
+        return
+    selection = Selection(
+        sources=source or None, datasets=dataset or None, splits=split or None, modalities=modality or None, limit=limit
+    )
+    if cfg.backend == "batch":
+        from umedata.teacher.backends.batch import export_batch
+
+        summary, files = export_batch(wh, cfg, selection, out_dir=out, retry_failed=retry_failed)
+        typer.echo(json.dumps({"summary": summary, "files": [f.__dict__ for f in files]}, default=str))
+        return
+    bar = _progress_bar() if progress and sys.stderr.isatty() else None
+    run = TeacherRun(
+        wh,
+        cfg,
+        selection,
+        wait_for_leases=wait_for_leases,
+        retry_failed=retry_failed,
+        on_progress=bar.update if bar else None,
+    )
+    try:
+        summary = run.run()
+    finally:
+        if bar:
+            bar.stop()
+    typer.echo(json.dumps(summary.as_dict(), default=str))
+
+
+class _progress_bar:
+    """A rich progress bar fed by the run's progress callback (called from the run's event loop)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.p = Progress(
+            TextColumn("annotate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} req/s"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.p.add_task("annotate", total=None, rate="0")
+        self.p.start()
+
+    def update(self, prog: dict) -> None:
+        self.p.update(
+            self.task, total=prog["pending"] or None, completed=prog["answered"], rate=f"{prog['requests_per_s']:.0f}"
+        )
+
+    def stop(self) -> None:
+        self.p.stop()

@@ -1,0 +1,310 @@
+"""Turning answers into warehouse rows, committing them in staged batches, and re-deriving them (`reparse`).
+
+One finished key writes, in one staged batch (one transaction):
+- teacher_requests: its status, outcome, accounting (INSERT OR REPLACE on the columns given; the lease-time
+  columns such as messages stay as leased);
+- teacher_responses: the raw body as received (INSERT OR IGNORE: the first stored answer of a key wins);
+- annotations: the reasoning and summary when the answer is usable, with annotation_id derived from the request
+  key alone, so a key never yields two annotations (INSERT OR IGNORE);
+- quarantine (stage 'teacher'): a bad answer or a final failure, with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from umedata.ids import quarantine_id
+from umedata.teacher.answers import Parser, Verdict, judge
+from umedata.teacher.backends.base import TransportError
+from umedata.teacher.credentials import redact
+from umedata.teacher.keys import annotation_id, utcnow
+from umedata.warehouse import Warehouse, sql_file
+
+try:
+    import orjson
+
+    _loads = orjson.loads
+except ImportError:  # pragma: no cover
+    import json
+
+    _loads = json.loads
+
+TS = pa.timestamp("us")
+REQUEST_SCHEMA = pa.schema(
+    [
+        ("request_key", pa.string()),
+        ("status", pa.string()),
+        ("lease_owner", pa.string()),
+        ("lease_until", pa.timestamp("us", tz="UTC")),
+        ("retryable", pa.bool_()),
+        ("outcome", pa.string()),
+        ("endpoint", pa.string()),
+        ("run_id", pa.string()),
+        ("attempts", pa.int32()),
+        ("http_status", pa.int32()),
+        ("finish_reason", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("elapsed_ms", pa.float64()),
+        ("error", pa.string()),
+        ("finished_at", TS),
+    ]
+)
+RESPONSE_SCHEMA = pa.schema(
+    [("request_key", pa.string()), ("run_id", pa.string()), ("body", pa.string()), ("received_at", TS)]
+)
+ANNOTATION_SCHEMA = pa.schema(
+    [
+        ("annotation_id", pa.string()),
+        ("side_id", pa.string()),
+        ("request_key", pa.string()),
+        ("model", pa.string()),
+        ("prompt_version", pa.string()),
+        ("reasoning", pa.string()),
+        ("summary", pa.string()),
+        ("raw", pa.string()),
+        ("format_status", pa.string()),
+        ("closed_answer", pa.bool_()),
+        ("origin", pa.string()),
+        ("created_at", TS),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("quarantine_id", pa.string()),
+        ("source", pa.string()),
+        ("stage", pa.string()),
+        ("what", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("created_at", TS),
+    ]
+)
+
+
+@dataclass(slots=True)
+class KeyMeta:
+    """What a result row needs to know about its request."""
+
+    key: str
+    side_id: str
+    source: str
+    model: str
+    prompt_version: str
+
+
+def origin(backend: str, endpoint: str | None) -> str:
+    return f"teacher:{backend}:{endpoint or '-'}"
+
+
+class _Columns:
+    """Rows of one table kept as column lists (cheaper than dicts at thousands of rows a second)."""
+
+    def __init__(self, schema: pa.Schema):
+        self.schema = schema
+        self.cols: list[list[Any]] = [[] for _ in schema]
+
+    def add(self, *values: Any) -> None:
+        for col, v in zip(self.cols, values, strict=True):
+            col.append(v)
+
+    def __len__(self) -> int:
+        return len(self.cols[0])
+
+    def table(self) -> pa.Table:
+        return pa.table(self.cols, schema=self.schema)
+
+
+class ResultBuffer:
+    def __init__(self) -> None:
+        self.requests = _Columns(REQUEST_SCHEMA)
+        self.responses = _Columns(RESPONSE_SCHEMA)
+        self.annotations = _Columns(ANNOTATION_SCHEMA)
+        self.quarantine = _Columns(QUARANTINE_SCHEMA)
+
+    def __len__(self) -> int:
+        return len(self.requests) + len(self.quarantine)
+
+    @property
+    def empty(self) -> bool:
+        return not (len(self.requests) or len(self.quarantine))
+
+    def quarantine_row(self, source: str, what: str, reason: str, detail: str | None) -> None:
+        self.quarantine.add(
+            quarantine_id(source, what, reason), source, "teacher", what, reason, redact(detail), utcnow()
+        )
+
+    def done(
+        self,
+        meta: KeyMeta,
+        *,
+        raw: str,
+        verdict: Verdict,
+        run_id: str,
+        backend: str,
+        endpoint: str | None,
+        attempts: int,
+        cost_usd: float | None,
+        latency_ms: float | None,
+        elapsed_ms: float | None,
+    ) -> None:
+        now = utcnow()
+        self.requests.add(
+            meta.key,
+            "done",
+            None,
+            None,
+            None,
+            verdict.outcome,
+            endpoint,
+            run_id,
+            attempts,
+            200,
+            verdict.finish_reason,
+            verdict.prompt_tokens,
+            verdict.completion_tokens,
+            cost_usd,
+            latency_ms,
+            elapsed_ms,
+            None,
+            now,
+        )
+        self.responses.add(meta.key, run_id, raw, now)
+        self.verdict_rows(meta, verdict, backend, endpoint, now)
+
+    def verdict_rows(self, meta: KeyMeta, verdict: Verdict, backend: str, endpoint: str | None, now) -> None:
+        if verdict.ok:
+            p = verdict.parsed
+            self.annotations.add(
+                annotation_id(meta.key),
+                meta.side_id,
+                meta.key,
+                meta.model,
+                meta.prompt_version,
+                p.reasoning,
+                p.summary,
+                verdict.text,
+                p.status,
+                p.closed_answer,
+                origin(backend, endpoint),
+                now,
+            )
+        else:
+            self.quarantine_row(meta.source, meta.key, verdict.outcome, verdict.detail())
+
+    def failed(
+        self,
+        meta: KeyMeta,
+        *,
+        error: TransportError,
+        run_id: str,
+        endpoint: str | None,
+        attempts: int,
+        elapsed_ms: float,
+    ) -> None:
+        now = utcnow()
+        text = redact(f"{error.kind}: {error.detail}"[:500])
+        self.requests.add(
+            meta.key,
+            "failed",
+            None,
+            None,
+            bool(error.retryable),
+            None,
+            endpoint,
+            run_id,
+            attempts,
+            error.status,
+            None,
+            None,
+            None,
+            None,
+            None,
+            elapsed_ms,
+            text,
+            now,
+        )
+        self.quarantine_row(meta.source, meta.key, error.kind, f"after {attempts} attempt(s): {text}")
+
+    def stage_into(self, batch) -> None:
+        # Order matters only for readability: all land in one transaction.
+        batch.add("teacher_requests", self.requests.table(), mode="replace")
+        batch.add("teacher_responses", self.responses.table(), mode="ignore")
+        batch.add("annotations", self.annotations.table(), mode="ignore")
+        batch.add("quarantine", self.quarantine.table(), mode="ignore")
+
+
+def commit(wh: Warehouse, buffer: ResultBuffer) -> dict[str, int]:
+    """Stage the buffer as parquet shards and apply them in one transaction."""
+    if buffer.empty:
+        return {}
+    batch = wh.stage()
+    buffer.stage_into(batch)
+    return wh.commit(batch)
+
+
+# -- reparse ---------------------------------------------------------------------------------------------------
+
+
+def _pages(wh: Warehouse, model: str | None, prompt_version: str | None, page: int) -> Iterator[list[dict[str, Any]]]:
+    after = ""
+    query = sql_file("queries/teacher_stored_responses.sql")
+    while True:
+        with wh.reader() as con:
+            rows = con.execute(
+                query, {"model": model, "prompt_version": prompt_version, "after": after, "page": page}
+            ).fetchall()
+            cols = [d[0] for d in con.description]
+        if not rows:
+            return
+        yield [dict(zip(cols, r, strict=True)) for r in rows]
+        after = rows[-1][0]
+
+
+def reparse(
+    wh: Warehouse,
+    *,
+    model: str | None = None,
+    prompt_version: str | None = None,
+    parse: Parser | None = None,
+    page: int = 20_000,
+) -> dict[str, int]:
+    """Re-derive annotations and teacher quarantine rows from stored raw responses. Sends nothing.
+
+    Use it after changing the parser (pass `parse`, default umedata.format.parse_assistant) or the judging rules.
+    Returns counts: responses seen, now ok, now bad, and how many changed outcome.
+    """
+    from umedata.format import parse_assistant
+
+    parse = parse or parse_assistant
+    counts = {"responses": 0, "ok": 0, "bad": 0, "changed": 0}
+    apply_sql = sql_file("queries/teacher_reparse_apply.sql")
+    for rows in _pages(wh, model, prompt_version, page):
+        buf = ResultBuffer()
+        keys, outcomes = [], []
+        now = utcnow()
+        for r in rows:
+            try:
+                verdict = judge(_loads(r["body"]), parse)
+            except ValueError:
+                verdict = Verdict("bad_response", r["body"][:300], None, None, None, None)
+            meta = KeyMeta(r["request_key"], r["side_id"], r["source"], r["model"], r["prompt_version"])
+            buf.verdict_rows(meta, verdict, r["backend"], r["endpoint"], now)
+            keys.append(r["request_key"])
+            outcomes.append(verdict.outcome)
+            counts["ok" if verdict.ok else "bad"] += 1
+            counts["changed"] += verdict.outcome != r["outcome"]
+        counts["responses"] += len(rows)
+        reparsed = pa.table({"request_key": pa.array(keys, pa.string()), "outcome": pa.array(outcomes, pa.string())})
+        with wh.transaction() as con:
+            con.register("reparsed", reparsed)
+            con.register("new_annotations", buf.annotations.table())
+            con.register("new_quarantine", buf.quarantine.table())
+            con.execute(apply_sql)
+    return counts
