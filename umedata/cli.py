@@ -97,7 +97,7 @@ def ingest(
             summary = ingest_source(wh, spec, progress=progress)
         console.print(f"[bold]{spec.name}[/bold] {json.dumps(summary.as_dict())}")
         failed += summary.quarantined
-    _print_status(wh, tables_only=False)
+    print_status(wh, tables_only=False)
     if failed:
         console.print(f"[yellow]{failed} item(s) quarantined: `umedata quarantine list` says why[/yellow]")
 
@@ -128,7 +128,8 @@ class _progress:
         self._bar.stop()
 
 
-def _print_status(wh: Warehouse, tables_only: bool) -> None:
+def print_status(wh: Warehouse, tables_only: bool = False) -> None:
+    """Row counts per table, then (unless tables_only) pairs per dataset / modality / split."""
     with wh.reader() as con:
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name").fetchall()]
@@ -145,7 +146,7 @@ def _print_status(wh: Warehouse, tables_only: bool) -> None:
 @app.command()
 def status(warehouse: WarehouseOpt = None) -> None:
     """Row counts per table and pairs per dataset / modality / split."""
-    _print_status(Warehouse(warehouse), tables_only=False)
+    print_status(Warehouse(warehouse), tables_only=False)
 
 
 @app.command()
