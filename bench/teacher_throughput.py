@@ -261,6 +261,20 @@ def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float
             f"{r['rps']:,.0f} | {c / latency:,.0f} | {r['cpu_ms_per_req']:.2f} | {r['pipeline_peak_rss_mb']:.0f} | "
             f"{r['peak_rss_mb']:.0f} |"
         )
+    table += [
+        "",
+        "Reading the figures:",
+        "- The `aiohttp` transport is the lean path (one pooled session, orjson bodies, first attempt outside "
+        "tenacity); the `sdk` row is the official `openai` client over its aiohttp transport, kept for providers "
+        "that need it. Per request the client's CPU, not the network, is the bound on 2 cores.",
+        "- Throughput falls and RSS rises from 10k to 100k requests because each commit's checkpoint works on the "
+        "primary-key indexes of teacher_requests, teacher_responses and annotations, whose content-hash keys have "
+        "no locality: commit cost and DuckDB's working set grow with the tables. The Python heap stays flat "
+        "(about 22 MB under tracemalloc). Commit pauses stretch to keep committing under `commit_duty` (25 %) of "
+        "the time, which bounds the slowdown but not the working set.",
+        "- Image rows carry one 1-megapixel JPEG (about 700 KB as a data URL) per request, read and base64-encoded "
+        "per request (cache off); RSS is high because each of the 256 requests in flight holds its encoded body.",
+    ]
     section = "\n".join([begin, *table, end])
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if begin in text:

@@ -135,6 +135,8 @@ def toml_config(path: Path, url: str, **kw: Any) -> Path:
         "lease_chunk",
         "commit_every",
         "commit_interval_s",
+        "commit_duty",
+        "commit_max_interval_s",
     ):
         lines.append(f"{k} = {getattr(cfg, k)!r}")
     lines.append("[params]")

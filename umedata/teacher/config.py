@@ -12,7 +12,9 @@ Secret block) that holds its key.
     max_attempts = 6                        # retryable HTTP errors and timeouts, exponential backoff + jitter
     lease_ttl_s = 900                       # a crashed run's leases become claimable after this
     commit_every = 2000                     # results per staged commit ...
-    commit_interval_s = 2.0                 # ... or this often, whichever comes first
+    commit_interval_s = 2.0                 # ... or this often, whichever comes first, while committing stays
+    commit_duty = 0.25                      # under this share of the time (pauses stretch as tables grow)
+    commit_max_interval_s = 30.0
 
     [params]                                # sampling params: part of the request key
     temperature = 0.6
@@ -150,6 +152,8 @@ class TeacherConfig:
     lease_chunk: int = 1024
     commit_every: int = 2000
     commit_interval_s: float = 2.0
+    commit_duty: float = 0.25  # at most this share of the time spent committing (pauses stretch to keep it)
+    commit_max_interval_s: float = 30.0  # ... but never longer than this between commits
     include_negatives: bool = False
 
     def __post_init__(self) -> None:
@@ -180,6 +184,8 @@ class TeacherConfig:
             raise ConfigError(f"endpoint names must be unique: {names}")
         if self.max_in_flight < 1 or self.max_attempts < 1:
             raise ConfigError("max_in_flight and max_attempts must be >= 1")
+        if not 0 < self.commit_duty < 1:
+            raise ConfigError("commit_duty must be between 0 and 1")
 
     # -- what goes into request keys -------------------------------------------------------------------------
     def key_params(self) -> dict[str, Any]:

@@ -220,10 +220,12 @@ class TeacherRun:
                 }
             )
             con.register("prompt_versions", pv)
-            # COPY streams the result to parquet inside DuckDB: the client never holds the pending list.
+            # COPY streams the result to parquet inside DuckDB, in small row groups: the client never holds more
+            # than a few thousand pending sides at once.
             query = sql_file("queries/teacher_pending.sql").strip().rstrip(";")
+            target = str(self.spill_path).replace("'", "''")
             con.execute(
-                f"COPY ({query}) TO '{str(self.spill_path).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)",
+                f"COPY ({query}) TO '{target}' (FORMAT parquet, ROW_GROUP_SIZE 4096)",
                 {
                     "model": self.cfg.model,
                     "params_hash": self.params_hash,
@@ -404,26 +406,42 @@ class TeacherRun:
             )
             s.failed[err.kind] = s.failed.get(err.kind, 0) + 1
         self._answered += 1
-        if len(self.buffer) >= self.cfg.commit_every:
+        if len(self.buffer) == self.cfg.commit_every:  # wake the committer once per full buffer
             self._wake_commit.set()
 
     # -- committer, heartbeat, progress -----------------------------------------------------------------------
     async def _committer(self) -> None:
+        # Each commit checkpoints the file, and with content-hash keys the cost of that grows with the tables'
+        # indexes. So the pause between commits stretches to keep committing under `commit_duty` of the time:
+        # the total spent committing stays proportional to the run, at the price of a longer stretch of answers
+        # to re-send after a crash (capped by commit_max_interval_s).
+        cfg = self.cfg
+        last_end, last_cost = time.monotonic(), 0.0
         while True:
-            try:
-                await asyncio.wait_for(self._wake_commit.wait(), self.cfg.commit_interval_s)
-            except TimeoutError:
-                pass
-            self._wake_commit.clear()
+            min_gap = min(cfg.commit_max_interval_s, last_cost * (1 / cfg.commit_duty - 1))
+            max_gap = max(cfg.commit_interval_s, min_gap)
+            while not self._stopping:
+                elapsed = time.monotonic() - last_end
+                full = len(self.buffer) >= cfg.commit_every
+                if elapsed >= max_gap or (full and elapsed >= min_gap):
+                    break
+                self._wake_commit.clear()
+                try:
+                    await asyncio.wait_for(self._wake_commit.wait(), (min_gap if full else max_gap) - elapsed)
+                except TimeoutError:
+                    pass
             stopping = self._stopping
             if not self.buffer.empty:
                 buf, self.buffer = self.buffer, store.ResultBuffer()
+                t0 = time.monotonic()
                 try:
                     await self._db(store.commit, self.wh, buf)
                 except BaseException as exc:
                     self.fatal = self.fatal or exc  # stop sending: results could no longer be kept
                     raise
+                last_cost = time.monotonic() - t0
                 self.summary.finished += len(buf.requests)
+            last_end = time.monotonic()
             if stopping and self.buffer.empty:
                 return
 
