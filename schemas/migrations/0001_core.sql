@@ -1,7 +1,7 @@
 -- Core tables: where pairs come from, what they are made of, and what could not be taken in.
 -- Every key is a content hash (umedata/ids.py), so inserting the same thing twice is a no-op.
 --
--- The four bulk tables (media, video_frames, sides, pairs) take millions of rows per source. A PRIMARY KEY index
+-- The bulk tables (media, video_frames, sides, pairs, annotations) take millions of rows per source. A PRIMARY KEY index
 -- costs DuckDB ~3x on every bulk commit, so their keys are declared in natural_keys instead and enforced by the
 -- writer (umedata/warehouse.py): an anti-join insert inside the one write transaction. That is safe because only
 -- one process can hold the file read-write at a time.
@@ -14,7 +14,8 @@ INSERT INTO natural_keys VALUES
     ('media', ['sha256']),
     ('video_frames', ['video_sha256', 'frame_index']),
     ('sides', ['side_id']),
-    ('pairs', ['pair_id']);
+    ('pairs', ['pair_id']),
+    ('annotations', ['annotation_id']);
 
 CREATE TABLE sources (
     name                   VARCHAR PRIMARY KEY,
@@ -70,7 +71,7 @@ CREATE TABLE pairs (
 
 -- Reasoning + summary for a side. Imported ones (UME-R1 SFT JSON) carry model 'imported' and origin = the file.
 CREATE TABLE annotations (
-    annotation_id   VARCHAR PRIMARY KEY,
+    annotation_id   VARCHAR NOT NULL,
     side_id         VARCHAR NOT NULL,
     request_key     VARCHAR,
     model           VARCHAR NOT NULL,

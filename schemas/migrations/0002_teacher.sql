@@ -33,13 +33,15 @@ CREATE TABLE teacher_requests (
 );
 
 -- Raw response bodies as received: annotations are re-derived from these with zero calls (`reparse`).
--- First one committed wins (INSERT OR IGNORE), so a key has one stored answer.
+-- First one committed wins, so a key has one stored answer. Keyed through natural_keys (see 0001_core.sql):
+-- an index on hash keys slows every commit as the table grows.
 CREATE TABLE teacher_responses (
-    request_key VARCHAR PRIMARY KEY,
+    request_key VARCHAR NOT NULL,
     run_id      VARCHAR NOT NULL,
     body        VARCHAR NOT NULL,
     received_at TIMESTAMP NOT NULL
 );
+INSERT INTO natural_keys VALUES ('teacher_responses', ['request_key']);
 
 CREATE TABLE teacher_runs (
     run_id      VARCHAR PRIMARY KEY,

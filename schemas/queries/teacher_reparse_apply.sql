@@ -3,11 +3,12 @@
 --   reparsed(request_key, outcome)                 every key of the page with its new outcome
 --   new_annotations(<annotations columns>)         the keys whose answer is now usable
 --   new_quarantine(<quarantine columns>)           the keys whose answer is now a bad answer
--- No row is deleted and re-inserted under the same key: ok annotations are upserted, stale ones deleted.
+-- annotations is keyed through natural_keys (no index), so an upsert is a delete then an insert.
 DELETE FROM annotations
-WHERE request_key IN (SELECT request_key FROM reparsed WHERE outcome <> 'ok');
+WHERE request_key IN (SELECT request_key FROM reparsed WHERE outcome <> 'ok')
+   OR annotation_id IN (SELECT annotation_id FROM new_annotations);
 
-INSERT OR REPLACE INTO annotations BY NAME SELECT * FROM new_annotations;
+INSERT INTO annotations BY NAME SELECT * FROM new_annotations;
 
 DELETE FROM quarantine
 WHERE stage = 'teacher'
