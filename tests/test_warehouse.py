@@ -185,3 +185,13 @@ def test_natural_key_tables_ignore_and_replace_by_key(warehouse):
     assert warehouse.commit(b) == {"sides": 1}
     rows = warehouse.query("SELECT side_id, text FROM sides ORDER BY side_id").to_pylist()
     assert rows == [{"side_id": "s1", "text": "new"}, {"side_id": "s2", "text": "text 2"}]
+
+
+def test_staging_schemas_match_the_ddl(warehouse):
+    from umedata import tables
+
+    for table, schema in tables.BY_TABLE.items():
+        ddl = warehouse.query(f"SELECT * FROM {table} LIMIT 0").schema
+        assert ddl.names == schema.names, table
+        for field in schema:
+            assert ddl.field(field.name).type == field.type, (table, field.name)

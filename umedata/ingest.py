@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from umedata import ids
+from umedata import ids, tables
 from umedata.format import parse_assistant
 from umedata.media import MediaError, MediaInfo, MediaResolver, is_blank
 from umedata.sources import adapter_for
@@ -412,8 +412,8 @@ class _Run:
         out = {
             "sides": _first_of_each(sides, "side_id").sort_by("side_id"),
             "pairs": pairs.sort_by("pair_id"),
-            "media": pa.Table.from_pylist(media_rows, schema=_MEDIA),
-            "video_frames": pa.Table.from_pylist(frame_rows, schema=_FRAMES),
+            "media": pa.Table.from_pylist(media_rows, schema=tables.MEDIA),
+            "video_frames": pa.Table.from_pylist(frame_rows, schema=tables.VIDEO_FRAMES),
             # Annotations of every good row, known pair or not: a new gpt text for an old pair is new content.
             "annotations": self._annotations(col, side, ok, file_label),
             "quarantine": self.quarantine(problems) if problems else None,
@@ -448,38 +448,7 @@ class _Run:
                         "created_at": self.started,
                     }
                 )
-        return pa.Table.from_pylist(out, schema=_ANNOTATIONS) if out else None
-
-
-_MEDIA = pa.schema(
-    [
-        ("sha256", pa.string()),
-        ("kind", pa.string()),
-        ("path", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("frames", pa.int32()),
-        ("bytes", pa.int64()),
-        ("format", pa.string()),
-    ]
-)
-_FRAMES = pa.schema([("video_sha256", pa.string()), ("frame_index", pa.int32()), ("frame_sha256", pa.string())])
-_ANNOTATIONS = pa.schema(
-    [
-        ("annotation_id", pa.string()),
-        ("side_id", pa.string()),
-        ("request_key", pa.string()),
-        ("model", pa.string()),
-        ("prompt_version", pa.string()),
-        ("reasoning", pa.string()),
-        ("summary", pa.string()),
-        ("raw", pa.string()),
-        ("format_status", pa.string()),
-        ("closed_answer", pa.bool_()),
-        ("origin", pa.string()),
-        ("created_at", pa.timestamp("us")),
-    ]
-)
+        return pa.Table.from_pylist(out, schema=tables.ANNOTATIONS) if out else None
 
 
 # -- batching and commits --------------------------------------------------------------------------------------
@@ -499,10 +468,10 @@ class _Committer:
         self.batch: StagedBatch | None = None
         self.rows = 0
 
-    def add(self, tables: dict[str, pa.Table], rows: int = 0, modes: dict[str, str] | None = None) -> None:
+    def add(self, staged: dict[str, pa.Table], rows: int = 0, modes: dict[str, str] | None = None) -> None:
         if self.batch is None:
             self.batch = self.warehouse.stage()
-        for name, table in tables.items():
+        for name, table in staged.items():
             self.batch.add(name, table, mode=(modes or {}).get(name, "ignore"))
         self.rows += rows
         if self.rows >= self.batch_rows:

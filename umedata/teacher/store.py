@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from umedata import tables
 from umedata.ids import quarantine_id
 from umedata.teacher.answers import Parser, Verdict, judge
 from umedata.teacher.backends.base import TransportError
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover
 
     _loads = json.loads
 
-TS = pa.timestamp("us")
+TS = tables.TS
 REQUEST_SCHEMA = pa.schema(
     [
         ("request_key", pa.string()),
@@ -59,33 +60,8 @@ REQUEST_SCHEMA = pa.schema(
 RESPONSE_SCHEMA = pa.schema(
     [("request_key", pa.string()), ("run_id", pa.string()), ("body", pa.string()), ("received_at", TS)]
 )
-ANNOTATION_SCHEMA = pa.schema(
-    [
-        ("annotation_id", pa.string()),
-        ("side_id", pa.string()),
-        ("request_key", pa.string()),
-        ("model", pa.string()),
-        ("prompt_version", pa.string()),
-        ("reasoning", pa.string()),
-        ("summary", pa.string()),
-        ("raw", pa.string()),
-        ("format_status", pa.string()),
-        ("closed_answer", pa.bool_()),
-        ("origin", pa.string()),
-        ("created_at", TS),
-    ]
-)
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("quarantine_id", pa.string()),
-        ("source", pa.string()),
-        ("stage", pa.string()),
-        ("what", pa.string()),
-        ("reason", pa.string()),
-        ("detail", pa.string()),
-        ("created_at", TS),
-    ]
-)
+ANNOTATION_SCHEMA = tables.ANNOTATIONS
+QUARANTINE_SCHEMA = tables.QUARANTINE
 
 
 @dataclass(slots=True)
