@@ -112,3 +112,12 @@ def test_offline_backend_annotates_every_modality(warehouse, tmp_path):
     assert "document page" in by_side[ids["doc"]]["reasoning"]
     q = warehouse.query("SELECT reason FROM quarantine WHERE stage = 'teacher'").column(0).to_pylist()
     assert q == ["media_missing"]
+
+
+def test_the_example_teacher_config_loads():
+    from pathlib import Path
+
+    from umedata.teacher.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parent.parent / "examples" / "teacher.toml")
+    assert cfg.backend == "openai" and cfg.endpoints and cfg.endpoints[0].self_hosted
