@@ -30,8 +30,12 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -n 2 -m "not slow"
 
+# Each script prints its figures and rewrites its own section of BENCHMARKS.md. Never part of `make test`.
 bench: setup
 	$(PY) bench/ingest.py
+	$(PY) bench/teacher_throughput.py --write
+	$(PY) bench/versions.py
+	$(PY) bench/train_step.py
 
 clean:
 	rm -rf $(VENV) .prefect warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/*.staging warehouse/media
