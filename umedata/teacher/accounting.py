@@ -7,6 +7,9 @@ except the offline stand-in, which is free. Token *estimates* (before sending) f
 
 from __future__ import annotations
 
+from typing import Any
+
+from umedata.teacher.answers import Verdict
 from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
 
@@ -20,6 +23,17 @@ def cost(
         return 0.0
     price = cfg.price()
     return price.cost(prompt_tokens, completion_tokens, batch) if price else None
+
+
+def tally(summary: Any, verdict: Verdict, cost_usd: float | None) -> None:
+    """Count one judged answer into a run's or an import's summary (ok / bad answer, tokens, cost)."""
+    if verdict.ok:
+        summary.ok += 1
+    else:
+        summary.bad_answers[verdict.outcome] = summary.bad_answers.get(verdict.outcome, 0) + 1
+    summary.prompt_tokens += verdict.prompt_tokens or 0
+    summary.completion_tokens += verdict.completion_tokens or 0
+    summary.cost_usd += cost_usd or 0.0
 
 
 def estimate_tokens(item: PreparedRequest, cfg: TeacherConfig) -> int:

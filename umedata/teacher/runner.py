@@ -387,13 +387,7 @@ class TeacherRun:
                 latency_ms=answer.reply.latency_s * 1000.0,
                 elapsed_ms=elapsed_ms,
             )
-            if verdict.ok:
-                s.ok += 1
-            else:
-                s.bad_answers[verdict.outcome] = s.bad_answers.get(verdict.outcome, 0) + 1
-            s.prompt_tokens += verdict.prompt_tokens or 0
-            s.completion_tokens += verdict.completion_tokens or 0
-            s.cost_usd += cost or 0.0
+            accounting.tally(s, verdict, cost)
         else:
             err = answer.error
             self.buffer.failed(

@@ -295,13 +295,7 @@ def import_batch(
                     latency_ms=None,
                     elapsed_ms=None,
                 )
-                if verdict.ok:
-                    s.ok += 1
-                else:
-                    s.bad_answers[verdict.outcome] = s.bad_answers.get(verdict.outcome, 0) + 1
-                s.prompt_tokens += verdict.prompt_tokens or 0
-                s.completion_tokens += verdict.completion_tokens or 0
-                s.cost_usd += cost or 0.0
+                accounting.tally(s, verdict, cost)
             else:
                 err = _error_of(ln)
                 buf.failed(meta, error=err, run_id=run_id, endpoint="batch", attempts=1, elapsed_ms=0.0)
