@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 from umedata.warehouse import Warehouse
@@ -31,22 +32,33 @@ def test_queries_succeed_during_an_ingest_in_another_process(tmp_path):
         print(ingest_source(wh, spec, batch_rows=3_000).as_dict(), flush=True)
     """)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert writer.stdout.readline().strip() == "ready"
-    seen, cli_reads = [], 0
     umedata = [sys.executable, "-m", "umedata.cli"]
+    cli_seen: list[int] = []
+    cli_errors: list[str] = []
+
+    def cli_reader() -> None:  # the command-line reader, beside the in-process one (each call starts Python)
+        while writer.poll() is None:
+            out = subprocess.run(umedata + ["sql", "SELECT count(*) AS n FROM pairs", "-f", "json", "-w", str(db)],
+                                 capture_output=True, text=True, cwd=REPO)
+            if out.returncode:
+                cli_errors.append(out.stderr)
+            else:
+                cli_seen.append(json.loads(out.stdout)[0]["n"])
+
+    thread = threading.Thread(target=cli_reader)
+    thread.start()
+    seen = []
     wh = Warehouse(db)
     while writer.poll() is None:
         seen.append(wh.query("SELECT count(*) AS n FROM pairs").column("n")[0].as_py())
-        if cli_reads < 2:  # the command-line reader, too (each call pays interpreter start-up)
-            out = subprocess.run(umedata + ["sql", "SELECT count(*) AS n FROM pairs", "-f", "json", "-w", str(db)],
-                                 capture_output=True, text=True, cwd=REPO)
-            assert out.returncode == 0, out.stderr
-            seen.append(json.loads(out.stdout)[0]["n"])
-            cli_reads += 1
+    thread.join()
     assert writer.returncode == 0
     assert "'pairs_new': 60000" in writer.stdout.read()
-    assert cli_reads >= 1
-    assert seen == sorted(seen), "counts only grow: every read sees whole committed batches"
+    assert not cli_errors, cli_errors
+    assert cli_seen, "the command-line reader ran during the ingest"
+    assert seen == sorted(seen) and cli_seen == sorted(cli_seen), "counts only grow"
     assert any(0 < n < 60_000 for n in seen), f"no read landed mid-ingest: {seen}"
+    seen += cli_seen
     assert all(n % 3_000 == 0 for n in seen), "a read never sees part of a batch"
 
     shell = Path(sys.executable).with_name("duckdb")
