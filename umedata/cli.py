@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from umedata import versions_cli
+from umedata.cli_common import WarehouseOpt, console, print_rows
 from umedata.teacher import cli as teacher_cli
 from umedata.warehouse import Warehouse, sql_file
 
@@ -22,24 +22,9 @@ app.add_typer(versions_cli.app, name="versions")
 app.command("build-sft-set")(versions_cli.build_sft_set)
 app.command("annotate")(teacher_cli.annotate)
 
-console = Console()
-WarehouseOpt = Annotated[
-    Optional[Path], typer.Option("--warehouse", "-w", help="DuckDB file (default: $UMEDATA_WAREHOUSE or warehouse/umedata.duckdb)")
-]
-
-
 def print_table(table, title: str | None = None, max_width: int = 80) -> None:
-    """Print a pyarrow table with rich; long cells are cut so wide text columns stay readable."""
-    out = Table(title=title, show_lines=False)
-    for name in table.column_names:
-        out.add_column(name, overflow="fold")
-    for row in table.to_pylist():
-        cells = []
-        for v in row.values():
-            s = "" if v is None else (json.dumps(v, default=str) if isinstance(v, (list, dict)) else str(v))
-            cells.append(s if len(s) <= max_width else s[: max_width - 1] + "…")
-        out.add_row(*cells)
-    console.print(out)
+    """Print a pyarrow table; long cells are cut so wide text columns stay readable."""
+    print_rows(table.to_pylist(), table.column_names, title, max_width)
 
 
 @app.command()

@@ -16,16 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from umedata.cli_common import WarehouseOpt, console, print_rows
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Dataset versions: list, show, diff, export, verify, drop, gc.")
-console = Console()
-
-WarehouseOpt = Annotated[
-    Optional[Path], typer.Option("--warehouse", "-w", help="DuckDB file (default: $UMEDATA_WAREHOUSE or warehouse/umedata.duckdb)")
-]
 StoreOpt = Annotated[
     Optional[str], typer.Option("--store", help="folder or fsspec URL holding versions/ and media/ (default: the warehouse's folder)")
 ]
@@ -34,16 +29,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tab
 
 def _print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str, ensure_ascii=False))
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
-    t = Table(title=title)
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*["" if r.get(c) is None else (json.dumps(r[c], default=str) if isinstance(r[c], (list, dict))
-                                                   else str(r[c])) for c in columns])
-    console.print(t)
 
 
 def _pairs(items: list[str], cast: type, what: str) -> dict[str, Any]:
@@ -72,7 +57,7 @@ def list_cmd(
     for r in rows:
         r["id"] = r["version_id"][:16]
         r["parents"] = [p[:16] for p in r["parents"]]
-    _table(rows, ["id", "names", "n_rows", "splits", "builds", "parents", "registered_at", "dropped_at"], "dataset versions")
+    print_rows(rows, ["id", "names", "n_rows", "splits", "builds", "parents", "registered_at", "dropped_at"], "dataset versions")
 
 
 @app.command()
@@ -88,10 +73,10 @@ def show(ref: str, warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> 
     console.print(f"[bold]{info['version_id']}[/bold]  names={info['names']}  format={info['format_version']}  "
                   f"rows={info['n_rows']}  parents={info['parents']}")
     console.print(f"path: {info['path']}  (on disk: {info['on_disk']})  media_root: {info['media_root']}")
-    _table(m["counts"]["rows"], ["dataset_name", "modality", "split", "pairs"], "counts")
-    _table(m.get("teachers", []), ["model", "prompt_version", "sides", "pairs"], "teachers")
-    _table(m.get("sources", []), ["name", "licence", "provenance", "pairs"], "sources")
-    _table(info["builds"], ["built_at", "name", "query_name", "wrote_files", "code_version"], "builds")
+    print_rows(m["counts"]["rows"], ["dataset_name", "modality", "split", "pairs"], "counts")
+    print_rows(m.get("teachers", []), ["model", "prompt_version", "sides", "pairs"], "teachers")
+    print_rows(m.get("sources", []), ["name", "licence", "provenance", "pairs"], "sources")
+    print_rows(info["builds"], ["built_at", "name", "query_name", "wrote_files", "code_version"], "builds")
 
 
 @app.command()
@@ -104,8 +89,8 @@ def diff(a: str, b: str, warehouse: WarehouseOpt = None, as_json: JsonOpt = Fals
         _print_json(d)
         return
     console.print(f"{d['a'][:16]} -> {d['b'][:16]}: " + ("same content" if d["same_content"] else json.dumps(d["changes"])))
-    _table([{"split": s, **v} for s, v in d["splits"].items()], ["split", "a", "b"], "pairs per split")
-    _table(d["by_dataset"], ["dataset_name", "modality", "change", "pairs"], "changes")
+    print_rows([{"split": s, **v} for s, v in d["splits"].items()], ["split", "a", "b"], "pairs per split")
+    print_rows(d["by_dataset"], ["dataset_name", "modality", "change", "pairs"], "changes")
     for k, v in d["manifest_changes"].items():
         console.print(f"[bold]{k}[/bold] differs")
 
@@ -217,4 +202,4 @@ def build_sft_set(
     console.print(f"version {result.version_id}")
     console.print(f"  {result.path} ({'written' if result.wrote_files else 'already there: no file written'})")
     console.print(f"  parents: {result.parents or 'none'}")
-    _table(result.counts["rows"], ["dataset_name", "modality", "split", "pairs"], "pairs")
+    print_rows(result.counts["rows"], ["dataset_name", "modality", "split", "pairs"], "pairs")

@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from umedata.cli_common import WarehouseOpt
 from umedata.warehouse import Warehouse
 
 Multi = Optional[list[str]]
@@ -28,7 +29,7 @@ def annotate(
     ] = None,
     backend: Annotated[Optional[str], typer.Option(help="openai | batch | offline (overrides the config)")] = None,
     model: Annotated[Optional[str], typer.Option(help="teacher model (overrides the config)")] = None,
-    warehouse: Annotated[Optional[Path], typer.Option("--warehouse", "-w", help="DuckDB file")] = None,
+    warehouse: WarehouseOpt = None,
     source: Annotated[Multi, typer.Option("--source", help="only sides used by these sources")] = None,
     dataset: Annotated[Multi, typer.Option("--dataset", help="only sides used by these datasets")] = None,
     split: Annotated[Multi, typer.Option("--split", help="only sides used by pairs of these splits")] = None,
