@@ -177,7 +177,7 @@ def child(args: argparse.Namespace) -> None:
     stop.set()
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    n_ann = wh.query("SELECT count(*) AS n FROM annotations").column("n")[0].as_py()
+    n_ann = wh.sql("SELECT count(*) AS n FROM annotations").column("n")[0].as_py()
     print(
         json.dumps(
             {

@@ -132,7 +132,7 @@ def report(summary: dict[str, Any], warehouse: str) -> None:
     create_markdown_artifact("\n".join(lines), key="annotate-summary", description="teacher run summary")
     rows = (
         Warehouse(warehouse)
-        .query("SELECT * FROM teacher_run_summary WHERE run_id = ?", [summary["run_id"]])
+        .sql("SELECT * FROM teacher_run_summary WHERE run_id = $run_id", {"run_id": summary["run_id"]})
         .to_pylist()
     )
     table = [

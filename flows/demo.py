@@ -16,7 +16,8 @@ from flows.annotate import annotate_flow
 from flows.build_sft_set import build_sft_set_flow
 from flows.ingest import ingest_flow
 from flows.train_sft import train_sft_flow
-from umedata.cli import print_status
+from umedata.cli.common import emit
+from umedata import status
 from umedata.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,7 +31,7 @@ def demo_flow(warehouse: str | None = None, steps: int = 150, out: str = str(REP
     version = build_sft_set_flow(warehouse=warehouse, name="sample-sft", split_mode="source",
                                  preference=["offline-template", "*"])
     scores = train_sft_flow(dataset=version["path"], out=out, steps=steps, warehouse=warehouse)
-    print_status(Warehouse(warehouse))
+    emit(status.table_rows(Warehouse(warehouse)), title="warehouse")
     print(f"dataset version {version['version_id'][:12]} ({version['n_rows']} pairs) -> {out}")
     print("eval (mean over datasets): " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return scores

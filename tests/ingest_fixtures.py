@@ -72,7 +72,7 @@ def counts(wh: Warehouse) -> dict[str, int]:
 
 
 def rows(wh: Warehouse, sql: str) -> list[dict[str, Any]]:
-    return wh.query(sql).to_pylist()
+    return wh.sql(sql).to_pylist()
 
 
 def quarantine(wh: Warehouse) -> dict[str, str]:

@@ -15,11 +15,11 @@ def test_train_flow_records_the_run(prefect_harness, tmp_path):
     scores = train_sft_flow(dataset=str(version), out=str(out), steps=3, micro_batch=4, warehouse=str(wh.path),
                             extra_args=["--threads", "1"], eval_args=["--max-new-tokens", "8", "--threads", "1"])
     assert set(scores) >= {"disc", "gen", "chance"}
-    rows = wh.query("SELECT * FROM training_runs").to_pylist()
+    rows = wh.sql("SELECT * FROM training_runs").to_pylist()
     assert len(rows) == 1
     run = rows[0]
     assert run["status"] == "finished" and run["steps"] == 3 and run["stage"] == "sft"
     assert run["base_model"].endswith("base-tiny")
     assert json.loads(run["eval"])["mean"] == scores
-    summary = wh.query("SELECT disc, gen, chance FROM training_run_summary").to_pylist()[0]
+    summary = wh.sql("SELECT disc, gen, chance FROM training_run_summary").to_pylist()[0]
     assert abs(summary["disc"] - scores["disc"]) < 1e-3

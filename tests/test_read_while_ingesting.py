@@ -32,7 +32,7 @@ def test_queries_succeed_during_an_ingest_in_another_process(tmp_path):
         print(ingest_source(wh, spec, batch_rows=3_000).as_dict(), flush=True)
     """)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert writer.stdout.readline().strip() == "ready"
-    umedata = [sys.executable, "-m", "umedata.cli"]
+    umedata = [sys.executable, "-m", "umedata"]
     cli_seen: list[int] = []
     cli_errors: list[str] = []
 
@@ -50,7 +50,7 @@ def test_queries_succeed_during_an_ingest_in_another_process(tmp_path):
     seen = []
     wh = Warehouse(db)
     while writer.poll() is None:
-        seen.append(wh.query("SELECT count(*) AS n FROM pairs").column("n")[0].as_py())
+        seen.append(wh.sql("SELECT count(*) AS n FROM pairs").column("n")[0].as_py())
     thread.join()
     assert writer.returncode == 0
     assert "'pairs_new': 60000" in writer.stdout.read()

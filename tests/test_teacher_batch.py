@@ -38,7 +38,7 @@ def test_export_splits_at_the_request_limit_and_holds_the_keys(warehouse, tmp_pa
     assert len({ln["custom_id"] for ln in lines}) == n_sides == summary["leased"]
     assert all(ln["method"] == "POST" and ln["url"] == "/v1/chat/completions" for ln in lines)
     assert any("data:image/png;base64," in json.dumps(ln["body"]) for ln in lines)  # the file carries the bytes ...
-    stored = warehouse.query("SELECT status, messages::VARCHAR AS m FROM teacher_requests").to_pylist()
+    stored = warehouse.sql("SELECT status, messages::VARCHAR AS m FROM teacher_requests").to_pylist()
     assert {r["status"] for r in stored} == {"exported"}
     assert not any("base64" in r["m"] for r in stored)  # ... the warehouse only their hashes
     assert not list((tmp_path / "out").glob("*.partial"))
@@ -104,7 +104,7 @@ def test_import_judges_each_answer_once_at_the_batch_price(warehouse, tmp_path):
     assert first.ok == n_sides - 3
     assert first.bad_answers == {"finish_length": 1}
     assert sum(first.failed.values()) == 2
-    rows = warehouse.query("SELECT * FROM teacher_requests WHERE status = 'done'").to_pylist()
+    rows = warehouse.sql("SELECT * FROM teacher_requests WHERE status = 'done'").to_pylist()
     for r in rows:  # half price, from the price table
         expected = (
             (r["prompt_tokens"] * PRICE["input_per_mtok"] + r["completion_tokens"] * PRICE["output_per_mtok"])
@@ -112,11 +112,11 @@ def test_import_judges_each_answer_once_at_the_batch_price(warehouse, tmp_path):
             * 0.5
         )
         assert abs(r["cost_usd"] - expected) < 1e-12
-    failed = warehouse.query("SELECT retryable FROM teacher_requests WHERE status = 'failed'").column(0).to_pylist()
+    failed = warehouse.sql("SELECT retryable FROM teacher_requests WHERE status = 'failed'").column(0).to_pylist()
     assert failed == [True, True]  # a later export or online run retries them
 
-    before = warehouse.query("SELECT count(*) FROM annotations").column(0)[0].as_py()
+    before = warehouse.sql("SELECT count(*) FROM annotations").column(0)[0].as_py()
     again = import_batch(warehouse, cfg, [results])
     assert again.ok == 0 and again.already_done == n_sides - 2
-    assert warehouse.query("SELECT count(*) FROM annotations").column(0)[0].as_py() == before
-    assert warehouse.query("SELECT count(*) FROM teacher_requests WHERE status = 'exported'").column(0)[0].as_py() == 0
+    assert warehouse.sql("SELECT count(*) FROM annotations").column(0)[0].as_py() == before
+    assert warehouse.sql("SELECT count(*) FROM teacher_requests WHERE status = 'exported'").column(0)[0].as_py() == 0

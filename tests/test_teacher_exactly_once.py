@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _count(wh, sql: str) -> int:
-    return wh.query(sql).column(0)[0].as_py()
+    return wh.sql(sql).column(0)[0].as_py()
 
 
 def test_rerun_of_a_finished_run_and_reparse_send_nothing(warehouse, tmp_path):
@@ -96,7 +96,7 @@ def test_in_flight_cap_holds(warehouse, tmp_path):
 
 
 def _annotate_cmd(cfg_path: Path, wh_path: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "umedata.teacher", "-c", str(cfg_path), "-w", str(wh_path), "--no-progress", *extra]
+    return [sys.executable, "-m", "umedata", "annotate", "-c", str(cfg_path), "-w", str(wh_path), "--no-progress", *extra]
 
 
 def _env() -> dict[str, str]:
@@ -160,7 +160,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(warehouse, tmp_pa
             warehouse.recover()  # what the next run does first: commit a batch sealed before the kill
             done = {
                 r["request_key"]
-                for r in warehouse.query("SELECT request_key FROM teacher_requests WHERE status = 'done'").to_pylist()
+                for r in warehouse.sql("SELECT request_key FROM teacher_requests WHERE status = 'done'").to_pylist()
             }
             allowed |= (set(snap["ok"]) - done) | set(snap["inflight"])
         # a last run after the dead runs' leases expired finishes the rest

@@ -25,10 +25,10 @@ EXPECTED = {
 
 
 def _state(wh):
-    reqs = {r["request_key"]: r for r in wh.query("SELECT * FROM teacher_requests").to_pylist()}
-    ann = {r["request_key"]: r for r in wh.query("SELECT * FROM annotations").to_pylist()}
+    reqs = {r["request_key"]: r for r in wh.sql("SELECT * FROM teacher_requests").to_pylist()}
+    ann = {r["request_key"]: r for r in wh.sql("SELECT * FROM annotations").to_pylist()}
     quar = {}
-    for r in wh.query("SELECT what, reason FROM quarantine WHERE stage = 'teacher'").to_pylist():
+    for r in wh.sql("SELECT what, reason FROM quarantine WHERE stage = 'teacher'").to_pylist():
         quar.setdefault(r["what"], set()).add(r["reason"])
     return reqs, ann, quar
 
@@ -78,12 +78,12 @@ def test_failed_keys_are_retried_by_a_later_run_and_their_quarantine_cleared(war
     th.seed(warehouse, tmp_path, n_pairs=3, images=False)
     with OpenAIServer(Script(latency_s=0.001, cycle=["500_always"])) as srv:
         TeacherRun(warehouse, th.config(srv.url, max_attempts=2)).run()
-    assert warehouse.query("SELECT count(*) AS n FROM quarantine WHERE reason = 'http_500'")["n"][0].as_py() == 6
+    assert warehouse.sql("SELECT count(*) AS n FROM quarantine WHERE reason = 'http_500'")["n"][0].as_py() == 6
     with OpenAIServer(Script(latency_s=0.001)) as srv:  # the server is healthy again
         summary = TeacherRun(warehouse, th.config(srv.url)).run()
     assert summary.ok == 6
-    assert warehouse.query("SELECT count(*) AS n FROM quarantine")["n"][0].as_py() == 0
-    assert warehouse.query("SELECT count(*) AS n FROM validated_annotations")["n"][0].as_py() == 6
+    assert warehouse.sql("SELECT count(*) AS n FROM quarantine")["n"][0].as_py() == 0
+    assert warehouse.sql("SELECT count(*) AS n FROM validated_annotations")["n"][0].as_py() == 6
 
 
 def test_api_key_comes_from_the_environment(warehouse, tmp_path, monkeypatch):
@@ -102,7 +102,7 @@ def test_missing_key_fails_before_anything_is_leased(warehouse, tmp_path, monkey
     cfg = th.config("http://127.0.0.1:9/v1", endpoint={"api_key_env": "UMEDATA_TEST_TEACHER_KEY"})
     with pytest.raises(MissingCredential):
         TeacherRun(warehouse, cfg).run()
-    assert warehouse.query("SELECT count(*) AS n FROM teacher_requests")["n"][0].as_py() == 0
+    assert warehouse.sql("SELECT count(*) AS n FROM teacher_requests")["n"][0].as_py() == 0
 
 
 def test_refused_credentials_stop_the_run_and_release_its_leases(warehouse, tmp_path, monkeypatch):
@@ -112,8 +112,8 @@ def test_refused_credentials_stop_the_run_and_release_its_leases(warehouse, tmp_
         cfg = th.config(srv.url, endpoint={"api_key_env": "UMEDATA_TEST_TEACHER_KEY"})
         with pytest.raises(FatalEndpointError):
             TeacherRun(warehouse, cfg).run()
-    held = warehouse.query(
+    held = warehouse.sql(
         "SELECT count(*) AS n FROM teacher_requests WHERE status = 'leased' AND lease_until > now()"
     )["n"][0].as_py()
     assert held == 0  # a corrected run can claim every key at once
-    assert warehouse.query("SELECT count(*) AS n FROM quarantine")["n"][0].as_py() == 0  # not the data's fault
+    assert warehouse.sql("SELECT count(*) AS n FROM quarantine")["n"][0].as_py() == 0  # not the data's fault

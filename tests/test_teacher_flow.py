@@ -13,8 +13,8 @@ from openai_server import OpenAIServer, Script
 
 def _everything_in(wh) -> str:
     """Every value of every table, as text."""
-    tables = wh.query("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").column(0)
-    return "\n".join(str(wh.query(f'SELECT * FROM "{t}"').to_pylist()) for t in tables.to_pylist())
+    tables = wh.sql("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").column(0)
+    return "\n".join(str(wh.sql(f'SELECT * FROM "{t}"').to_pylist()) for t in tables.to_pylist())
 
 
 def test_annotate_flow_reports_reruns_for_free_and_keeps_the_key_secret(
@@ -39,7 +39,7 @@ def test_annotate_flow_reports_reruns_for_free_and_keeps_the_key_secret(
         assert srv.stats.snapshot()["total"] == sent  # a finished flow re-runs without a request
     assert summary["status"] == "finished" and again["leased"] == 0
     assert summary["ok"] + sum(summary["bad_answers"].values()) == n_sides
-    assert warehouse.query("SELECT count(*) FROM annotations").column(0)[0].as_py() == summary["ok"]
+    assert warehouse.sql("SELECT count(*) FROM annotations").column(0)[0].as_py() == summary["ok"]
 
     run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import teacher_helpers as th
-import typer
 from typer.testing import CliRunner
 
 from umedata.format import parse_assistant
@@ -91,18 +90,17 @@ def _add_video_doc_and_broken_sides(wh, tmp):
 
 
 def test_offline_backend_annotates_every_modality(warehouse, tmp_path):
-    from umedata.teacher.cli import annotate
+    from umedata.cli import app
 
     data = th.seed(warehouse, tmp_path, n_pairs=4, images=True)
     ids = _add_video_doc_and_broken_sides(warehouse, tmp_path)
-    app = typer.Typer()
-    app.command()(annotate)
-    res = CliRunner().invoke(app, ["--backend", "offline", "-w", str(warehouse.path), "--no-progress"])
+    res = CliRunner().invoke(app, ["annotate", "--backend", "offline", "-w", str(warehouse.path), "--no-progress",
+                                   "-f", "json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output.strip().splitlines()[-1])
     assert summary["model"] == "offline-template"
     assert summary["unsendable"] == {"media_missing": 1}
-    ann = warehouse.query("SELECT * FROM annotations").to_pylist()
+    ann = warehouse.sql("SELECT * FROM annotations").to_pylist()
     assert len(ann) == len(data["sides"]) + 3  # all but the broken side
     for a in ann:
         assert a["model"] == "offline-template" and a["origin"] == "teacher:offline:offline"
@@ -110,7 +108,7 @@ def test_offline_backend_annotates_every_modality(warehouse, tmp_path):
     by_side = {a["side_id"]: a for a in ann}
     assert "video of 5 frames" in by_side[ids["video"]]["reasoning"]
     assert "document page" in by_side[ids["doc"]]["reasoning"]
-    q = warehouse.query("SELECT reason FROM quarantine WHERE stage = 'teacher'").column(0).to_pylist()
+    q = warehouse.sql("SELECT reason FROM quarantine WHERE stage = 'teacher'").column(0).to_pylist()
     assert q == ["media_missing"]
 
 

@@ -38,7 +38,7 @@ def test_the_teacher_sees_only_the_side_it_annotates(warehouse, tmp_path):
     # media travel as data URLs to the teacher, but are stored by hash only
     image_bodies = [b for b in bodies if b"image_url" in b]
     assert image_bodies and all(b"data:image/png;base64," in b for b in image_bodies)
-    stored = warehouse.query("SELECT messages::VARCHAR AS m FROM teacher_requests").column("m").to_pylist()
+    stored = warehouse.sql("SELECT messages::VARCHAR AS m FROM teacher_requests").column("m").to_pylist()
     assert all("base64" not in m for m in stored)
     assert any("sha256:" in m for m in stored)
 
@@ -66,7 +66,7 @@ def test_sources_without_external_permission_only_reach_self_hosted_endpoints(wa
         assert not any(t in _texts(body) for t in closed_texts)
     routed = {
         r["endpoint"]
-        for r in warehouse.query(
+        for r in warehouse.sql(
             "SELECT DISTINCT r.endpoint FROM teacher_requests r "
             "JOIN pairs p ON r.side_id IN (p.qry_side_id, p.pos_side_id) WHERE p.source = 'closed'"
         ).to_pylist()
@@ -85,7 +85,7 @@ def test_with_no_self_hosted_endpoint_closed_sources_are_not_sent_at_all(warehou
     assert summary.blocked_external == 10
     # the most restrictive source wins: a side the open source shares with the closed one stays home
     assert (
-        warehouse.query(
+        warehouse.sql(
             "SELECT count(*) AS n FROM teacher_requests r JOIN pairs p ON r.side_id IN (p.qry_side_id, p.pos_side_id) "
             "WHERE p.source = 'closed'"
         )["n"][0].as_py()

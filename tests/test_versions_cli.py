@@ -6,20 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from test_versions_data import basic_world, world  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
-from umedata import versions_cli
+from umedata.cli import app
 from umedata.versions import builds, list_versions, read_manifest
 
 
 @pytest.fixture
 def cli():
-    # registered the way umedata/cli.py registers them
-    app = typer.Typer()
-    app.add_typer(versions_cli.app, name="versions")
-    app.command("build-sft-set")(versions_cli.build_sft_set)
     runner = CliRunner()
 
     def run(*args: str) -> str:
@@ -34,35 +29,35 @@ def test_cli_build_list_show_diff_export_drop_gc(warehouse, world, tmp_path, cli
     basic_world(world, n=3)
     world.commit(warehouse)
     w = str(warehouse.path)
-    a = json.loads(cli("build-sft-set", "-w", w, "--name", "cli", "--eval-fraction", "0.3", "--json"))
+    a = json.loads(cli("build-sft-set", "-w", w, "--name", "cli", "--eval-fraction", "0.3", "-f", "json"))
     b = json.loads(cli("build-sft-set", "-w", w, "--name", "cli", "--cap", "ShapesI2T=1", "--prefer", "teacher-a@p1",
-                       "--json"))
+                       "-f", "json"))
     assert a["version_id"] != b["version_id"] and b["parents"] == [a["version_id"]]
     assert sum(r["pairs"] for r in b["rows"] if r["dataset_name"] == "ShapesI2T") == 1
     assert builds(warehouse, b["version_id"])[0]["filters"]["preference"] == ["teacher-a@p1"]
 
-    listed = json.loads(cli("versions", "list", "-w", w, "--json"))
+    listed = json.loads(cli("versions", "list", "-w", w, "-f", "json"))
     assert [v["version_id"] for v in listed] == [a["version_id"], b["version_id"]]
     assert "cli" in cli("versions", "list", "-w", w)
-    shown = json.loads(cli("versions", "show", a["version_id"][:10], "-w", w, "--json"))
+    shown = json.loads(cli("versions", "show", a["version_id"][:10], "-w", w, "-f", "json"))
     assert shown["version_id"] == a["version_id"] and shown["on_disk"] and len(shown["builds"]) == 1
     assert "teacher-a" in cli("versions", "show", "cli", "-w", w)  # a name means its latest build
-    d = json.loads(cli("versions", "diff", a["version_id"], b["version_id"], "-w", w, "--json"))
+    d = json.loads(cli("versions", "diff", a["version_id"], b["version_id"], "-w", w, "-f", "json"))
     assert d["changes"]["removed"] == a["n_rows"] - b["n_rows"]
 
     dest = tmp_path / "emb"
     cli("versions", "export", b["version_id"], dest, "-w", w)
     assert read_manifest(dest)["media_mode"] == "embedded"
     ume = tmp_path / "ume"
-    out = json.loads(cli("versions", "export", b["version_id"], ume, "--layout", "ume-r1-sft", "-w", w))
+    out = json.loads(cli("versions", "export", b["version_id"], ume, "--layout", "ume-r1-sft", "-w", w, "-f", "json"))
     assert Path(out["files"]["train"]).is_file()
-    assert json.loads(cli("versions", "verify", dest, "-w", w))["ok"]
+    assert json.loads(cli("versions", "verify", dest, "-w", w, "-f", "json"))["ok"]
 
     cli("versions", "drop", a["version_id"], "--yes", "-w", w)
     assert [v["version_id"] for v in list_versions(warehouse)] == [b["version_id"]]
-    report = json.loads(cli("versions", "gc", "-w", w, "--min-age", "0"))
+    report = json.loads(cli("versions", "gc", "-w", w, "--min-age", "0", "-f", "json"))
     assert report["versions_removed"] == [a["version_id"]]
-    assert json.loads(cli("versions", "verify", b["version_id"], "-w", w))["ok"]
+    assert json.loads(cli("versions", "verify", b["version_id"], "-w", w, "-f", "json"))["ok"]
 
 
 def test_flow_builds_and_exports(warehouse, world, tmp_path, prefect_harness):

@@ -82,7 +82,7 @@ class World:
         reasoning = reasoning if reasoning is not None else f"thinking about {side[:8]} with {model}"
         summary = summary if summary is not None else f"summary {side[:8]}"
         raw = assistant_text(reasoning, summary)
-        aid = ids.annotation_id(side, model, prompt_version, raw)
+        aid = ids.annotation_id(ids.import_key(side, model, prompt_version, raw))
         self.tables["annotations"].append({
             "annotation_id": aid, "side_id": side, "request_key": request_key, "model": model,
             "prompt_version": prompt_version, "reasoning": reasoning, "summary": summary, "raw": raw,
@@ -149,5 +149,5 @@ def world(tmp_path):
 def test_world_commits(warehouse, world):
     basic_world(world, n=2)
     world.commit(warehouse)
-    n = warehouse.query("SELECT count(*) AS n FROM pairs").column("n")[0].as_py()
+    n = warehouse.sql("SELECT count(*) AS n FROM pairs").column("n")[0].as_py()
     assert n == 2 * 3 + 3

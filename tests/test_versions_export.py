@@ -136,7 +136,7 @@ def test_rl_round_trip_through_the_ingest_adapter(version, tmp_path):
     first = tmp_path / "rl"
     s1 = export_ume_r1(version.path, first, layout="rl")
     wh2 = _ingest(first, "ume_r1_rl", s1["files"], tmp_path, "rl")
-    got = wh2.query(
+    got = wh2.sql(
         "SELECT p.dataset_name, p.split, q.text AS qry_text, t.text AS pos_text, q.side_id AS q, t.side_id AS t "
         "FROM pairs p JOIN sides q ON q.side_id = p.qry_side_id JOIN sides t ON t.side_id = p.pos_side_id"
     ).to_pylist()

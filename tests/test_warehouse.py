@@ -30,9 +30,9 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
     first = wh.init()
     assert first and first[0] == "0001_core"
     assert wh.init() == []
-    recorded = wh.query("SELECT version FROM schema_migrations ORDER BY version").column("version").to_pylist()
+    recorded = wh.sql("SELECT version FROM schema_migrations ORDER BY version").column("version").to_pylist()
     assert recorded == first
-    views = set(wh.query("SELECT view_name FROM duckdb_views() WHERE NOT internal").column("view_name").to_pylist())
+    views = set(wh.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").column("view_name").to_pylist())
     assert {"pair_overview", "side_usage", "dataset_summary"} <= views
 
 
@@ -55,7 +55,7 @@ def test_commit_is_idempotent_by_key_and_counts_only_new_rows(warehouse):
     b = warehouse.stage()
     b.add("sides", pa.Table.from_pylist([side(2), side(3)]))
     assert warehouse.commit(b) == {"sides": 1}
-    assert warehouse.query("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 3
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 3
     assert not any(warehouse.staging_root.iterdir()), "committed batches are removed from staging"
 
 
@@ -65,7 +65,7 @@ def test_a_failing_batch_commits_nothing(warehouse):
     b.add("pairs", [{"pair_id": "p"}])  # violates NOT NULL columns
     with pytest.raises(Exception, match="NOT NULL"):
         warehouse.commit(b)
-    assert warehouse.query("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 0
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 0
     # parked for inspection, so it does not block later recoveries
     assert (warehouse.staging_root / "failed" / b.batch_id).exists()
     assert warehouse.recover() == 0
@@ -91,10 +91,10 @@ def test_sealed_batch_of_a_killed_producer_is_recovered_once(warehouse, tmp_path
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert warehouse.query("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 0
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 0
     assert warehouse.recover() == 1
     assert warehouse.recover() == 0
-    assert warehouse.query("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 100
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 100
 
 
 def test_batch_committed_but_not_cleaned_is_not_applied_twice(warehouse):
@@ -110,7 +110,7 @@ def test_batch_committed_but_not_cleaned_is_not_applied_twice(warehouse):
     warehouse._apply(b.dir)
     shutil.move(keep, b.dir)
     assert warehouse.recover() == 1
-    n = warehouse.query("SELECT count(*) AS n FROM committed_batches").column("n")[0].as_py()
+    n = warehouse.sql("SELECT count(*) AS n FROM committed_batches").column("n")[0].as_py()
     assert n == 1
 
 
@@ -119,7 +119,7 @@ def test_partial_batches_are_never_applied(warehouse):
     b.add("sides", [side(1)])  # never sealed: the producer died while staging
     assert b.partial_dir.exists()
     assert warehouse.recover() == 0
-    assert warehouse.query("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 0
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 0
 
 
 def test_readers_wait_for_a_writer_and_two_writers_never_lose_rows(warehouse):
@@ -132,7 +132,7 @@ def test_readers_wait_for_a_writer_and_two_writers_never_lose_rows(warehouse):
     """, stdout=subprocess.PIPE, text=True)
     assert hold.stdout.readline().strip() == "held"
     t0 = time.monotonic()
-    assert warehouse.query("SELECT count(*) AS n FROM sides").num_rows == 1  # retried until the holder let go
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").num_rows == 1  # retried until the holder let go
     assert time.monotonic() - t0 > 0.5
     hold.wait()
 
@@ -149,11 +149,11 @@ def test_readers_wait_for_a_writer_and_two_writers_never_lose_rows(warehouse):
     # meanwhile, read repeatedly: readers always get in between commits
     reads = 0
     while any(p.poll() is None for p in procs):
-        warehouse.query("SELECT count(*) FROM sides")
+        warehouse.sql("SELECT count(*) FROM sides")
         reads += 1
     assert all(p.returncode == 0 for p in procs)
     assert reads > 0
-    assert warehouse.query("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 2 * 15 * 200
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 2 * 15 * 200
 
 
 def test_lock_timeout_raises_a_clear_error(warehouse):
@@ -166,7 +166,7 @@ def test_lock_timeout_raises_a_clear_error(warehouse):
     try:
         assert hold.stdout.readline().strip() == "held"
         with pytest.raises(WarehouseLocked, match="stayed locked"):
-            Warehouse(warehouse.path, lock_timeout=0.3).query("SELECT 1")
+            Warehouse(warehouse.path, lock_timeout=0.3).sql("SELECT 1")
     finally:
         hold.kill()
         hold.wait()
@@ -183,15 +183,25 @@ def test_natural_key_tables_ignore_and_replace_by_key(warehouse):
     b = warehouse.stage()
     b.add("sides", [side(1, "new")], mode="replace")
     assert warehouse.commit(b) == {"sides": 1}
-    rows = warehouse.query("SELECT side_id, text FROM sides ORDER BY side_id").to_pylist()
+    rows = warehouse.sql("SELECT side_id, text FROM sides ORDER BY side_id").to_pylist()
     assert rows == [{"side_id": "s1", "text": "new"}, {"side_id": "s2", "text": "text 2"}]
 
 
-def test_staging_schemas_match_the_ddl(warehouse):
+def test_staging_schemas_are_the_ddl(warehouse):
     from umedata import tables
 
-    for table, schema in tables.BY_TABLE.items():
-        ddl = warehouse.query(f"SELECT * FROM {table} LIMIT 0").schema
-        assert ddl.names == schema.names, table
-        for field in schema:
+    for table in ("media", "annotations", "quarantine", "teacher_requests", "training_runs"):
+        ddl = warehouse.sql(f"SELECT * FROM {table} LIMIT 0").schema
+        assert ddl.names == tables.schema(table).names, table
+        for field in tables.schema(table):
             assert ddl.field(field.name).type == field.type, (table, field.name)
+    assert tables.schema("teacher_requests", ["status", "request_key"]).names == ["status", "request_key"]
+
+
+def test_init_fails_loudly_without_migrations(tmp_path, monkeypatch):
+    from umedata import sql
+    from umedata.warehouse import MigrationsMissing
+
+    monkeypatch.setattr(sql, "sql_files", lambda folder: [])
+    with pytest.raises(MigrationsMissing, match="incomplete"):
+        Warehouse(tmp_path / "w.duckdb").init()

@@ -32,5 +32,12 @@ def quarantine_id(source: str, what: str, reason: str) -> str:
     return digest("quarantine", source, what, reason)
 
 
-def annotation_id(side: str, model: str, prompt_version: str, raw: str) -> str:
-    return digest("annotation", side, model, prompt_version, raw)
+def annotation_id(key: str) -> str:
+    """One annotation per key, so a late duplicate commit of the same key is ignored, never doubled. The key is
+    the teacher request key, or `import_key(...)` for an assistant text imported with the data."""
+    return digest("annotation", key)
+
+
+def import_key(side: str, model: str, prompt_version: str, raw: str) -> str:
+    """What names an imported annotation in place of a request key: its side, origin labels and exact text."""
+    return digest("import", side, model, prompt_version, raw)

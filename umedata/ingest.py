@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from umedata import ids, tables
+from umedata.clock import utcnow
 from umedata.format import parse_assistant
 from umedata.media import MediaError, MediaInfo, MediaResolver, is_blank
 from umedata.sources import adapter_for
@@ -62,10 +62,6 @@ class IngestSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 # -- column helpers ------------------------------------------------------------------------------------------
@@ -183,7 +179,7 @@ class _Run:
         self.hasher = _Hasher()
         self.known = _KnownIds(known_pairs)
         self.staged_media: set[str] = set()
-        self.started = _now()
+        self.started = utcnow()
         self.summary = IngestSummary(source=spec.name, run_id=uuid.uuid4().hex)
         self.reasons: Counter[str] = Counter()
         self.threads = min(8, 2 * (os.cpu_count() or 1))
@@ -412,8 +408,8 @@ class _Run:
         out = {
             "sides": _first_of_each(sides, "side_id").sort_by("side_id"),
             "pairs": pairs.sort_by("pair_id"),
-            "media": pa.Table.from_pylist(media_rows, schema=tables.MEDIA),
-            "video_frames": pa.Table.from_pylist(frame_rows, schema=tables.VIDEO_FRAMES),
+            "media": tables.rows("media", media_rows),
+            "video_frames": tables.rows("video_frames", frame_rows),
             # Annotations of every good row, known pair or not: a new gpt text for an old pair is new content.
             "annotations": self._annotations(col, side, ok, file_label),
             "quarantine": self.quarantine(problems) if problems else None,
@@ -434,7 +430,7 @@ class _Run:
                 parsed = parse_assistant(raw)
                 out.append(
                     {
-                        "annotation_id": ids.annotation_id(sid, IMPORTED_MODEL, IMPORTED_PROMPT, raw),
+                        "annotation_id": ids.annotation_id(ids.import_key(sid, IMPORTED_MODEL, IMPORTED_PROMPT, raw)),
                         "side_id": sid,
                         "request_key": None,
                         "model": IMPORTED_MODEL,
@@ -448,7 +444,7 @@ class _Run:
                         "created_at": self.started,
                     }
                 )
-        return pa.Table.from_pylist(out, schema=tables.ANNOTATIONS) if out else None
+        return tables.rows("annotations", out) if out else None
 
 
 # -- batching and commits --------------------------------------------------------------------------------------
@@ -534,7 +530,7 @@ def _source_row(warehouse: Warehouse, spec: SourceSpec) -> tuple[pa.Table | None
         "provenance": spec.provenance,
         "allow_external_teacher": spec.allow_external_teacher,
         "options": json.dumps(spec.options(), sort_keys=True),
-        "registered_at": _now(),
+        "registered_at": utcnow(),
     }
     with warehouse.reader() as con:
         existing = (
@@ -622,7 +618,7 @@ def _record_run(warehouse: Warehouse, run: _Run) -> None:
         "run_id": s.run_id,
         "source": s.source,
         "started_at": run.started,
-        "finished_at": _now(),
+        "finished_at": utcnow(),
         "rows_seen": s.rows_seen,
         "pairs_new": s.pairs_new,
         "sides_new": s.sides_new,

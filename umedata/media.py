@@ -25,21 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from umedata.errors import MediaError
 from umedata.ids import digest
 
 BLANK_NAME = "blank.jpg"  # UME-R1 convention: a side whose image is this file is text-only
 STORED_PREFIX = "\x00stored:"  # refs to bytes already in the media store (NUL never occurs in a real path)
 _READ_WHOLE = 64 << 20  # files up to this size are read once for both hashing and probing
 _PAGE = re.compile(r"^(?P<path>.*\.pdf)#page=(?P<page>\d+)$", re.IGNORECASE)
-
-
-class MediaError(Exception):
-    """A media reference that cannot be taken in; `reason` is what quarantine records."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

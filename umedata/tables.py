@@ -1,54 +1,47 @@
-"""Arrow schemas of rows staged into shared warehouse tables, kept equal to schemas/migrations (a test checks).
+"""Arrow schemas of warehouse tables, derived from the DDL itself (umedata/schemas/migrations).
 
-Producers that write the same table (ingest imports annotations, the teacher writes them too) build their
-batches with these, so a column added to the DDL is added in one place.
+Producers build the rows they stage with these (ingest and the teacher both write annotations), so a column added
+to a migration reaches every writer without a second copy to keep in step. The migrations run once per process
+in an in-memory DuckDB; its Arrow export of each empty table is the schema.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
 
 import pyarrow as pa
 
 TS = pa.timestamp("us")
 
-MEDIA = pa.schema(
-    [
-        ("sha256", pa.string()),
-        ("kind", pa.string()),
-        ("path", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("frames", pa.int32()),
-        ("bytes", pa.int64()),
-        ("format", pa.string()),
-    ]
-)
-VIDEO_FRAMES = pa.schema([("video_sha256", pa.string()), ("frame_index", pa.int32()), ("frame_sha256", pa.string())])
-ANNOTATIONS = pa.schema(
-    [
-        ("annotation_id", pa.string()),
-        ("side_id", pa.string()),
-        ("request_key", pa.string()),
-        ("model", pa.string()),
-        ("prompt_version", pa.string()),
-        ("reasoning", pa.string()),
-        ("summary", pa.string()),
-        ("raw", pa.string()),
-        ("format_status", pa.string()),
-        ("closed_answer", pa.bool_()),
-        ("origin", pa.string()),
-        ("created_at", TS),
-    ]
-)
-QUARANTINE = pa.schema(
-    [
-        ("quarantine_id", pa.string()),
-        ("source", pa.string()),
-        ("stage", pa.string()),
-        ("what", pa.string()),
-        ("reason", pa.string()),
-        ("detail", pa.string()),
-        ("created_at", TS),
-    ]
-)
 
-BY_TABLE = {"media": MEDIA, "video_frames": VIDEO_FRAMES, "annotations": ANNOTATIONS, "quarantine": QUARANTINE}
+@cache
+def _catalog() -> dict[str, pa.Schema]:
+    from umedata import sql
+
+    con = sql.memory()
+    try:
+        for f in sql.sql_files("migrations"):
+            con.execute(f.read_text(encoding="utf-8"))
+        names = sql.query(con, "table_names").column("table_name").to_pylist()
+        return {t: sql.query(con, "empty_table", idents={"table": t}).schema for t in names}
+    finally:
+        con.close()
+
+
+def schema(table: str, columns: Sequence[str] | None = None) -> pa.Schema:
+    """The Arrow schema of a warehouse table (or of some of its columns, in the order given)."""
+    full = _catalog().get(table)
+    if full is None:
+        raise KeyError(f"no warehouse table {table!r} in the migrations")
+    return full if columns is None else pa.schema([full.field(c) for c in columns])
+
+
+def empty(table: str, columns: Sequence[str] | None = None) -> pa.Table:
+    return schema(table, columns).empty_table()
+
+
+def rows(table: str, records: list[dict], columns: Sequence[str] | None = None) -> pa.Table:
+    """dict rows -> an Arrow table of the table's schema (missing keys become NULL)."""
+    s = schema(table, columns)
+    return pa.Table.from_pylist(records, schema=s)

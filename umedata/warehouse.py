@@ -1,4 +1,4 @@
-"""The DuckDB warehouse: one file, migrations from schemas/, and a writer that holds the file only to commit.
+"""The DuckDB warehouse: one file, migrations from umedata/schemas/, and a writer that holds the file only to commit.
 
 DuckDB locks its file per process: while one process holds it read-write no other process can open it at all,
 not even read-only. So nothing here keeps a connection open. Producers *stage* a batch (parquet shards written
@@ -13,6 +13,9 @@ Crash safety follows from that order:
   commits it;
 - killed after COMMIT but before the staged folder was removed: the batch id is in `committed_batches`, so it is
   not applied twice.
+
+Every producer commits through the same two doors: `commit_tables` (stage + commit one batch, synchronously) and a
+`Committer` (batches of staged tables committed in a background thread while the producer prepares the next).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import shutil
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,20 +38,31 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from umedata import sql
+from umedata.errors import UserError
+
 ENV_PATH = "UMEDATA_WAREHOUSE"
 ENV_LOCK_TIMEOUT = "UMEDATA_LOCK_TIMEOUT"
 DEFAULT_PATH = Path("warehouse") / "umedata.duckdb"
 # New files are written in a storage format the `duckdb` command-line shell (PyPI duckdb-cli, 1.5) can open too.
 STORAGE_VERSION = os.environ.get("UMEDATA_STORAGE_VERSION", "v1.5.0")
-SCHEMAS_DIR = Path(os.environ.get("UMEDATA_SCHEMAS", Path(__file__).resolve().parent.parent / "schemas"))
 
 # How a staged table lands: "ignore" keeps existing rows (content-keyed inserts), "replace" overwrites by key
 # (status changes such as leases and request results), "append" for tables without a key.
-MODES = {"ignore": "INSERT OR IGNORE INTO", "replace": "INSERT OR REPLACE INTO", "append": "INSERT INTO"}
+MODES = ("ignore", "replace", "append")
+_PK_INSERT = {"ignore": "commit_insert_or_ignore", "replace": "commit_insert_or_replace", "append": "commit_append"}
 
 
 class WarehouseLocked(RuntimeError):
     """The file stayed locked by another process for longer than the timeout."""
+
+
+class WarehouseMissing(UserError, FileNotFoundError):
+    """A command that only reads found no warehouse file."""
+
+
+class MigrationsMissing(RuntimeError):
+    """The package carries no migrations: a broken install, never a state to continue from."""
 
 
 def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -58,11 +73,6 @@ def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
 def _is_lock_error(exc: BaseException) -> bool:
     msg = str(exc).lower()
     return "lock" in msg and ("conflicting" in msg or "could not set" in msg)
-
-
-def sql_file(relpath: str) -> str:
-    """The text of a file under schemas/ (DDL, views and queries live as files, not as strings in code)."""
-    return (SCHEMAS_DIR / relpath).read_text(encoding="utf-8")
 
 
 @dataclass
@@ -86,7 +96,7 @@ class StagedBatch:
         if self.sealed:
             raise RuntimeError("batch already sealed")
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {sorted(MODES)}")
+            raise ValueError(f"mode must be one of {MODES}")
         data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows))
         if data.num_rows == 0:
             return
@@ -110,17 +120,13 @@ class StagedBatch:
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, shard: str, mode: str, key: list[str] | None) -> int:
     """Apply one shard; tables keyed in natural_keys get an anti-join instead of an index lookup."""
+    params = {"shard": shard}
     if key is None or mode == "append":
-        return int(con.execute(f"{MODES[mode]} {table} BY NAME SELECT * FROM read_parquet(?)", [shard]).fetchall()[0][0])
-    cols = ", ".join(key)
-    match = " AND ".join(f"t.{c} = n.{c}" for c in key)
+        return int(sql.execute(con, _PK_INSERT[mode], params, idents={"table": table})[0][0])
+    idents = {"table": table, "key": ", ".join(key)}
     if mode == "replace":
-        con.execute(f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM read_parquet(?) n WHERE {match})", [shard])
-    new_rows = (
-        f"SELECT DISTINCT ON ({cols}) * FROM read_parquet(?) n "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})"
-    )
-    return int(con.execute(f"INSERT INTO {table} BY NAME {new_rows}", [shard]).fetchall()[0][0])
+        sql.execute(con, "commit_delete_keyed", params, idents=idents)
+    return int(sql.execute(con, "commit_insert_new_keyed", params, idents=idents)[0][0])
 
 
 class Warehouse:
@@ -134,21 +140,27 @@ class Warehouse:
     # -- connections -------------------------------------------------------------------------------------------
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         if read_only and not self.path.exists():
-            raise FileNotFoundError(f"no warehouse at {self.path}; run `umedata init` first")
+            raise WarehouseMissing(f"no warehouse at {self.path}; create it with `umedata init`")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.01
         while True:
             try:
                 if not self.path.exists():
-                    return duckdb.connect(str(self.path), config={"storage_compatibility_version": STORAGE_VERSION})
-                # Row order inside a table is never relied on; not preserving it lets bulk inserts run in parallel.
-                return duckdb.connect(str(self.path), read_only=read_only, config={"preserve_insertion_order": False})
+                    con = duckdb.connect(str(self.path), config={"storage_compatibility_version": STORAGE_VERSION})
+                else:
+                    # Row order inside a table is never relied on; not preserving it lets bulk inserts run in parallel.
+                    con = duckdb.connect(str(self.path), read_only=read_only, config={"preserve_insertion_order": False})
+                sql.quiet(con)
+                return con
             except (duckdb.IOException, duckdb.ConnectionException) as exc:
                 if not _is_lock_error(exc):
                     raise
                 if time.monotonic() >= deadline:
-                    raise WarehouseLocked(f"{self.path} stayed locked for {self.lock_timeout:.0f}s: {exc}") from exc
+                    raise WarehouseLocked(
+                        f"{self.path} stayed locked for {self.lock_timeout:.0f}s (raise ${ENV_LOCK_TIMEOUT} on a busy "
+                        f"machine): {exc}"
+                    ) from exc
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
 
@@ -176,34 +188,55 @@ class Warehouse:
         finally:
             con.close()
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+    def query(self, name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """A query file (umedata/schemas/queries/<name>.sql) run read-only, with its `$name` parameters."""
         with self.reader() as con:
-            return con.sql(sql, params=params or None).to_arrow_table() if params else con.sql(sql).to_arrow_table()
+            return sql.query(con, name, params)
+
+    def sql(self, text: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """SQL text run read-only (exploration, tests), with the same `$name` parameter rule."""
+        with self.reader() as con:
+            return sql.run(con, text, params)
 
     # -- schema -----------------------------------------------------------------------------------------------
     def init(self) -> list[str]:
         """Apply pending migrations (each once, recorded in schema_migrations) and (re)create the views."""
-        migrations = sorted((SCHEMAS_DIR / "migrations").glob("[0-9]*.sql"))
-        views = sorted((SCHEMAS_DIR / "views").glob("*.sql"))
+        migrations = sql.sql_files("migrations")
+        if not migrations:
+            raise MigrationsMissing(
+                f"no migrations found in {sql.schemas()}: this umedata install is incomplete (reinstall the package)"
+            )
+        views = sql.sql_files("views")
         applied: list[str] = []
         with self.transaction() as con:
+            # The bootstrap table: the one statement that must exist before any file can be recorded.
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version VARCHAR PRIMARY KEY, sha256 VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
             )
-            done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
-            for path in migrations:
-                if path.stem in done:
+            done = {r[0] for r in sql.execute(con, "migrations_applied")}
+            for f in migrations:
+                version = f.name.removesuffix(".sql")
+                if version in done:
                     continue
-                text = path.read_text(encoding="utf-8")
+                text = f.read_text(encoding="utf-8")
                 con.execute(text)
-                con.execute(
-                    "INSERT INTO schema_migrations VALUES (?, sha256(?), now())", [path.stem, text]
-                )
-                applied.append(path.stem)
-            for path in views:
-                con.execute(path.read_text(encoding="utf-8"))
+                sql.execute(con, "migration_record", {"version": version, "text": text})
+                applied.append(version)
+            for f in views:
+                con.execute(f.read_text(encoding="utf-8"))
         return applied
+
+    def prepare(self) -> int:
+        """What every writer does first: migrate, then commit batches a crashed run left sealed. Returns how many."""
+        self.init()
+        return self.recover()
+
+    def require(self) -> Warehouse:
+        """For readers: fail with a clear message when the file does not exist."""
+        if not self.path.exists():
+            raise WarehouseMissing(f"no warehouse at {self.path}; create it with `umedata init`")
+        return self
 
     # -- staged writes ----------------------------------------------------------------------------------------
     def stage(self) -> StagedBatch:
@@ -217,6 +250,18 @@ class Warehouse:
         if not batch.dir.exists():
             return {}
         return self._apply(batch.dir)
+
+    def commit_tables(self, tables: Mapping[str, pa.Table], modes: Mapping[str, str] | None = None) -> dict[str, int]:
+        """Stage the tables and commit them in one transaction (the synchronous door)."""
+        batch = self.stage()
+        for name, table in tables.items():
+            batch.add(name, table, mode=(modes or {}).get(name, "ignore"))
+        return self.commit(batch)
+
+    def committer(self, rows_per_commit: int = 0,
+                  on_counts: Callable[[dict[str, int]], None] | None = None) -> Committer:
+        """A background committer (the pipelined door); use it as a context manager."""
+        return Committer(self, rows_per_commit, on_counts)
 
     def _apply(self, batch_dir: Path) -> dict[str, int]:
         try:
@@ -240,23 +285,21 @@ class Warehouse:
 
     def _apply_manifest(self, batch_dir: Path, manifest: dict[str, Any], counts: dict[str, int]) -> None:
         with self.transaction() as con:
-            seen = con.execute("SELECT 1 FROM committed_batches WHERE batch_id = ?", [manifest["batch_id"]]).fetchall()
-            if not seen:
-                natural = dict(con.execute("SELECT table_name, key_columns FROM natural_keys").fetchall())
-                for entry in manifest["entries"]:
-                    table = entry["table"]
-                    if not table.isidentifier():
-                        raise ValueError(f"bad table name {table!r} in {batch_dir}")
-                    shard = str(batch_dir / entry["file"])
-                    n = _insert(con, table, shard, entry["mode"], natural.get(table))
-                    counts[table] = counts.get(table, 0) + n
-                con.execute(
-                    "INSERT INTO committed_batches VALUES (?, now(), ?)", [manifest["batch_id"], json.dumps(counts)]
-                )
+            if sql.execute(con, "commit_seen", {"batch_id": manifest["batch_id"]}):
+                return
+            natural = dict(sql.execute(con, "natural_keys"))
+            for entry in manifest["entries"]:
+                table = entry["table"]
+                if not table.isidentifier():
+                    raise ValueError(f"bad table name {table!r} in {batch_dir}")
+                shard = str(batch_dir / entry["file"])
+                n = _insert(con, table, shard, entry["mode"], natural.get(table))
+                counts[table] = counts.get(table, 0) + n
+            sql.execute(con, "commit_record", {"batch_id": manifest["batch_id"], "counts": json.dumps(counts)})
 
     def _committed_counts(self, batch_id: str) -> dict[str, int]:
         with self.reader() as con:
-            rows = con.execute("SELECT counts FROM committed_batches WHERE batch_id = ?", [batch_id]).fetchall()
+            rows = sql.execute(con, "commit_seen", {"batch_id": batch_id})
         return json.loads(rows[0][0]) if rows else {}
 
     def recover(self) -> int:
@@ -281,3 +324,80 @@ class Warehouse:
                     continue
                 n += 1
         return n
+
+
+class Committer:
+    """Staged tables gathered into batches of about `rows_per_commit` producer rows (0: one batch per `flush`),
+    each committed in a background thread while the producer prepares the next (DuckDB and Arrow release the
+    GIL). At most one commit is in flight, so batches land in the order they were made.
+
+        with wh.committer(250_000, on_counts=tally) as c:
+            for chunk in chunks:
+                c.add(tables_of(chunk), rows=chunk.num_rows)
+
+    On an error inside the block, a commit in flight finishes and the half-built batch is dropped (every key is a
+    content hash, so a re-run re-derives it).
+    """
+
+    def __init__(self, warehouse: Warehouse, rows_per_commit: int = 0,
+                 on_counts: Callable[[dict[str, int]], None] | None = None):
+        self.warehouse = warehouse
+        self.rows_per_commit = rows_per_commit
+        self.on_counts = on_counts
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="umedata-commit")
+        self.pending: Future | None = None
+        self.batch: StagedBatch | None = None
+        self.rows = 0
+
+    def __enter__(self) -> Committer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()
+
+    def add(self, tables: Mapping[str, pa.Table | None], rows: int = 0, modes: Mapping[str, str] | None = None) -> None:
+        """Stage tables (None or empty ones are skipped); commit once `rows_per_commit` rows have gathered."""
+        if self.batch is None:
+            self.batch = self.warehouse.stage()
+        for name, table in tables.items():
+            if table is not None and table.num_rows:
+                self.batch.add(name, table, mode=(modes or {}).get(name, "ignore"))
+        self.rows += rows
+        if self.rows_per_commit and self.rows >= self.rows_per_commit:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit what has gathered (in the background, after the commit in flight)."""
+        if self.batch is None:
+            return
+        batch, self.batch, self.rows = self.batch, None, 0
+        self.wait()
+        self.pending = self.pool.submit(self.warehouse.commit, batch)
+
+    def wait(self) -> None:
+        """Block until the commit in flight has landed (its error, if any, is raised here)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            counts = pending.result()
+            if self.on_counts is not None:
+                self.on_counts(counts)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            self.wait()
+        finally:
+            self.pool.shutdown()
+
+    def abandon(self) -> None:
+        """After an error: let a commit in flight finish, drop the half-built batch."""
+        try:
+            if self.pending is not None:
+                self.pending.result()
+        finally:
+            self.pool.shutdown()
+            if self.batch is not None and self.batch.partial_dir.exists():
+                shutil.rmtree(self.batch.partial_dir, ignore_errors=True)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from umedata.errors import UserError
 from umedata.format import MODALITIES
 
 LAYOUTS = ("mmeb", "ume_r1_sft", "ume_r1_rl", "generic")
@@ -33,7 +34,7 @@ _SOURCE_KEYS = {"name", "layout", "root", "licence", "license", "provenance", "a
 _DATASET_KEYS = {"name", "path", "modality", "task", "split", "columns"}
 
 
-class SourceConfigError(ValueError):
+class SourceConfigError(UserError, ValueError):
     """The config file is not valid; the message names the file and the entry."""
 
 

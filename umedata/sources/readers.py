@@ -24,6 +24,8 @@ import pyarrow.ipc  # noqa: F401  (pa.ipc is not loaded by `import pyarrow`)
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from umedata.errors import FileError, RowError
+
 try:  # several times faster than json for the per-line path; prefect already depends on it
     import orjson
 
@@ -33,24 +35,6 @@ except ImportError:  # pragma: no cover
 
 _JSON_CHUNK = 1 << 20
 _BOM = b"\xef\xbb\xbf"  # some editors start UTF-8 files with it; it is not part of the first row
-
-
-class RowError(Exception):
-    """One row that cannot be taken in; becomes one quarantine row."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-class FileError(Exception):
-    """A whole file that cannot be read (missing, not a known format, unreadable, missing columns)."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass

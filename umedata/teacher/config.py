@@ -50,6 +50,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from umedata.errors import UserError
+
 BACKENDS = ("openai", "batch", "offline")
 OFFLINE_MODEL = "offline-template"
 TRANSPORTS = ("aiohttp", "sdk")
@@ -57,7 +59,7 @@ TRANSPORTS = ("aiohttp", "sdk")
 _FORBIDDEN = {"api_key", "apikey", "key", "token", "authorization", "password"}
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     pass
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import threading
 
+from umedata.errors import UserError
 from umedata.teacher.config import EndpointConfig
 
 _known: set[str] = set()
 _lock = threading.Lock()
 
 
-class MissingCredential(RuntimeError):
+class MissingCredential(UserError, RuntimeError):
     pass
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
+from umedata import sql
+from umedata.clock import utcnow
 from umedata.ids import digest
 from umedata.teacher.prompts import Template, render
-from umedata.warehouse import sql_file
 
 
 def canonical(obj: Any) -> str:
@@ -36,15 +36,6 @@ def params_hash(key_params: dict[str, Any]) -> str:
 
 def request_key(model: str, prompt_version: str, messages_json: str, key_params_json: str) -> str:
     return digest("teacher-request", model, prompt_version, messages_json, key_params_json)
-
-
-def annotation_id(request_key: str) -> str:
-    """One annotation per request key: a late duplicate commit of the same key is ignored, never doubled."""
-    return digest("teacher-annotation", request_key)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(slots=True)
@@ -175,7 +166,7 @@ def lease(
     con.register("candidates", cand)
     try:
         rows = con.execute(
-            sql_file("queries/teacher_lease.sql"),
+            sql.text("teacher_lease"),
             {"owner": owner, "ttl_s": float(ttl_s), "status": status, "retry_failed": retry_failed},
         ).fetchall()
     finally:
@@ -184,8 +175,8 @@ def lease(
 
 
 def heartbeat(con, owner: str, ttl_s: float) -> None:
-    con.execute(sql_file("queries/teacher_heartbeat.sql"), {"owner": owner, "ttl_s": float(ttl_s)})
+    con.execute(sql.text("teacher_heartbeat"), {"owner": owner, "ttl_s": float(ttl_s)})
 
 
 def release(con, owner: str) -> None:
-    con.execute(sql_file("queries/teacher_release.sql"), {"owner": owner})
+    con.execute(sql.text("teacher_release"), {"owner": owner})

@@ -38,13 +38,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from umedata import sql
 from umedata.teacher import accounting, keys, store
 from umedata.teacher.answers import Parser, judge
 from umedata.teacher.backends import Answer, Backend, FatalEndpointError, make_backend
 from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
 from umedata.teacher.prompts import Templates
-from umedata.warehouse import Warehouse, sql_file
+from umedata.warehouse import Warehouse
 
 log = logging.getLogger("umedata.teacher")
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -182,7 +183,7 @@ class TeacherRun:
     def _record_start(self, con) -> None:
         import json
 
-        con.execute(sql_file("queries/teacher_resolve_quarantine.sql"))
+        con.execute(sql.text("teacher_resolve_quarantine"))
         con.execute(
             "INSERT INTO teacher_runs (run_id, backend, model, status, selection, config, host, pid, started_at) "
             "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
@@ -222,7 +223,7 @@ class TeacherRun:
             con.register("prompt_versions", pv)
             # COPY streams the result to parquet inside DuckDB, in small row groups: the client never holds more
             # than a few thousand pending sides at once.
-            query = sql_file("queries/teacher_pending.sql").strip().rstrip(";")
+            query = sql.text("teacher_pending").strip().rstrip(";")
             target = str(self.spill_path).replace("'", "''")
             con.execute(
                 f"COPY ({query}) TO '{target}' (FORMAT parquet, ROW_GROUP_SIZE 4096)",
@@ -484,7 +485,7 @@ class TeacherRun:
 
         def finish(con) -> None:
             keys.release(con, self.run_id)
-            con.execute(sql_file("queries/teacher_resolve_quarantine.sql"))
+            con.execute(sql.text("teacher_resolve_quarantine"))
             con.execute(
                 "UPDATE teacher_runs SET status = ?, counts = ?, finished_at = ? WHERE run_id = ?",
                 [s.status, json.dumps(counts, default=str), keys.utcnow(), self.run_id],

@@ -17,13 +17,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from umedata import tables
-from umedata.ids import quarantine_id
+from umedata import sql, tables
+from umedata.clock import utcnow
+from umedata.ids import annotation_id, quarantine_id
 from umedata.teacher.answers import Parser, Verdict, judge
 from umedata.teacher.backends.base import TransportError
 from umedata.teacher.credentials import redact
-from umedata.teacher.keys import annotation_id, utcnow
-from umedata.warehouse import Warehouse, sql_file
+from umedata.warehouse import Warehouse
 
 try:
     import orjson
@@ -34,34 +34,12 @@ except ImportError:  # pragma: no cover
 
     _loads = json.loads
 
-TS = tables.TS
-REQUEST_SCHEMA = pa.schema(
-    [
-        ("request_key", pa.string()),
-        ("status", pa.string()),
-        ("lease_owner", pa.string()),
-        ("lease_until", pa.timestamp("us", tz="UTC")),
-        ("retryable", pa.bool_()),
-        ("outcome", pa.string()),
-        ("endpoint", pa.string()),
-        ("run_id", pa.string()),
-        ("attempts", pa.int32()),
-        ("http_status", pa.int32()),
-        ("finish_reason", pa.string()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("cost_usd", pa.float64()),
-        ("latency_ms", pa.float64()),
-        ("elapsed_ms", pa.float64()),
-        ("error", pa.string()),
-        ("finished_at", TS),
-    ]
+# The columns a finished key overwrites in teacher_requests; the lease-time ones (messages, params) stay as leased.
+RESULT_COLUMNS = (
+    "request_key", "status", "lease_owner", "lease_until", "retryable", "outcome", "endpoint", "run_id", "attempts",
+    "http_status", "finish_reason", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "elapsed_ms",
+    "error", "finished_at",
 )
-RESPONSE_SCHEMA = pa.schema(
-    [("request_key", pa.string()), ("run_id", pa.string()), ("body", pa.string()), ("received_at", TS)]
-)
-ANNOTATION_SCHEMA = tables.ANNOTATIONS
-QUARANTINE_SCHEMA = tables.QUARANTINE
 
 
 @dataclass(slots=True)
@@ -99,10 +77,10 @@ class _Columns:
 
 class ResultBuffer:
     def __init__(self) -> None:
-        self.requests = _Columns(REQUEST_SCHEMA)
-        self.responses = _Columns(RESPONSE_SCHEMA)
-        self.annotations = _Columns(ANNOTATION_SCHEMA)
-        self.quarantine = _Columns(QUARANTINE_SCHEMA)
+        self.requests = _Columns(tables.schema("teacher_requests", RESULT_COLUMNS))
+        self.responses = _Columns(tables.schema("teacher_responses"))
+        self.annotations = _Columns(tables.schema("annotations"))
+        self.quarantine = _Columns(tables.schema("quarantine"))
 
     def __len__(self) -> int:
         return len(self.requests) + len(self.quarantine)
@@ -230,7 +208,7 @@ def commit(wh: Warehouse, buffer: ResultBuffer) -> dict[str, int]:
 
 def _pages(wh: Warehouse, model: str | None, prompt_version: str | None, page: int) -> Iterator[list[dict[str, Any]]]:
     after = ""
-    query = sql_file("queries/teacher_stored_responses.sql")
+    query = sql.text("teacher_stored_responses")
     while True:
         with wh.reader() as con:
             rows = con.execute(
@@ -260,7 +238,7 @@ def reparse(
 
     parse = parse or parse_assistant
     counts = {"responses": 0, "ok": 0, "bad": 0, "changed": 0}
-    apply_sql = sql_file("queries/teacher_reparse_apply.sql")
+    apply_sql = sql.text("teacher_reparse_apply")
     for rows in _pages(wh, model, prompt_version, page):
         buf = ResultBuffer()
         keys, outcomes = [], []

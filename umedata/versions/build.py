@@ -6,19 +6,20 @@ build; mixing, splitting, hashing, counting and writing happen with the file clo
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
+from umedata import sql
+from umedata.clock import iso, utcnow
+from umedata.errors import UserError
 from umedata.format import FORMAT_VERSION
 from umedata.ids import digest
-from umedata.versions import _sql, card, registry
+from umedata.versions import card, registry
 from umedata.versions.content import ID_SCHEME, ROW_SCHEMA, conform, content_id
 from umedata.versions.select import SftSpec, arrange, candidates
 from umedata.versions.store import PARQUET_OPTIONS, STORE_MEDIA_ROOT, VersionExists, VersionStore, read_manifest
@@ -28,7 +29,7 @@ DEFAULT_ROWS_PER_SHARD = 100_000
 DEFAULT_ROW_GROUP_SIZE = 10_000
 
 
-class EmptySelection(ValueError):
+class EmptySelection(UserError, ValueError):
     """A version needs at least one row."""
 
 
@@ -65,11 +66,11 @@ def code_version() -> str:
 
 def summarise(rows: pa.Table) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Counts per dataset/modality/split and the teachers behind the annotations."""
-    con = duckdb.connect()
+    con = sql.memory()
     try:
         con.register("version_rows", rows)
-        per = _sql.run_file(con, "version_counts").to_pylist()
-        teachers = _sql.run_file(con, "version_teachers").to_pylist()
+        per = sql.query(con, "version_counts").to_pylist()
+        teachers = sql.query(con, "version_teachers").to_pylist()
     finally:
         con.close()
     counts: dict[str, Any] = {"total": rows.num_rows, "by_split": {}, "by_dataset": {}, "by_modality": {}, "rows": per}
@@ -95,9 +96,8 @@ def build_sft_set(
     """
     spec = spec or SftSpec()
     wh = registry.as_warehouse(warehouse)
-    wh.init()  # applies pending migrations (the registry tables) and refreshes the views
     vstore = VersionStore(str(store) if store is not None else str(wh.path.resolve().parent))
-    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    started = utcnow()
 
     # Three short read sessions, so a writer elsewhere waits for seconds at most; the rows session joins the
     # annotations chosen in the first by id, so the version is consistent even if a teacher commits in between.
@@ -105,13 +105,13 @@ def build_sft_set(
         cands = candidates(con, spec)
     kept, info = arrange(cands, spec)
     with wh.reader() as con:
-        _sql.materialize(con, "kept", kept)
-        rows = _sql.run_file(con, "sft_rows", {"format_version": FORMAT_VERSION})
+        sql.temp_table(con, "kept", kept)
+        rows = sql.query(con, "sft_rows", {"format_version": FORMAT_VERSION})
         con.register("version_rows", rows)
-        refs = _sql.run_file(con, "version_media_refs")
+        refs = sql.query(con, "version_media_refs")
         con.register("media_refs", refs)
-        media_files = _sql.run_file(con, "version_media_sources").to_pylist()
-        sources = _sql.run_file(con, "version_sources").to_pylist()
+        media_files = sql.query(con, "version_media_sources").to_pylist()
+        sources = sql.query(con, "version_sources").to_pylist()
     if rows.num_rows == 0:
         raise EmptySelection(
             f"the selection gave no pairs with validated annotations on both sides ({info['candidates']} candidates)"
@@ -119,8 +119,8 @@ def build_sft_set(
     rows = conform(rows).sort_by([("split", "ascending"), ("pair_id", "ascending")])  # canonical order
     version_id = content_id(rows)
     with wh.reader() as con:
-        known = _sql.run_file(con, "registry_get", {"version_id": version_id}).to_pylist()
-        default_parent = _sql.run_file(con, "version_registry_latest", {"name": spec.name, "exclude": version_id})
+        known = sql.query(con, "registry_get", {"version_id": version_id}).to_pylist()
+        default_parent = sql.query(con, "version_registry_latest", {"name": spec.name, "exclude": version_id})
 
     vdir = vstore.url(vstore.version_path(version_id))  # a URL for remote stores, a path locally
     code = code_version()
@@ -164,7 +164,7 @@ def build_sft_set(
             "columns": ROW_SCHEMA.names,
             "layout": {"rows_per_shard": rows_per_shard, "row_group_size": row_group_size, "parquet": PARQUET_OPTIONS},
             "code_version": code,
-            "built_at": started.isoformat() + "Z",
+            "built_at": iso(started),
         }
         vstore.ensure_media(media_files)
         try:

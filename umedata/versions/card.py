@@ -41,8 +41,8 @@ def render(manifest: dict[str, Any]) -> str:
     load_ref = (
         "from datasets import load_dataset\n"
         "from umedata.versions import resolve_media\n\n"
-        f'ds = load_dataset("parquet", data_dir="<this directory>")\n'
-        f'ds = resolve_media(ds, "<this directory>")   # media paths -> files under media_root, decoded as images\n'
+        'ds = load_dataset("parquet", data_dir="<this directory>")\n'
+        'ds = resolve_media(ds, "<this directory>")   # media paths -> files under media_root, decoded as images\n'
     )
     load_emb = (
         "from datasets import load_dataset\n\n"

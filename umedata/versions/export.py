@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from umedata.clock import iso, utcnow
 from umedata.versions import card
 from umedata.versions.content import MEDIA, ROW_SCHEMA, content_id, with_hf_metadata
 from umedata.versions.store import (
@@ -220,7 +220,7 @@ def export_parquet(
         "media_mode": "embedded" if embed_media else "reference",
         "layout": {**layout, "rows_per_shard": rows_per_shard, "row_group_size": row_group_size},
         "exported_from": {"path": str(version_dir),
-                          "at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat() + "Z"},
+                          "at": iso(utcnow())},
     }
     with fs.open(join(path, "README.md"), "w", encoding="utf-8") as f:
         f.write(card.render(new))
@@ -231,14 +231,13 @@ def export_parquet(
 
 def _copy_media(rows: pa.Table, root: str, fs: Any, dest_media: str, done: set[str]) -> None:
     import fsspec
-    import duckdb
 
-    from umedata.versions import _sql
+    from umedata import sql
 
-    con = duckdb.connect()
+    con = sql.memory()
     try:
         con.register("version_rows", rows)
-        refs = _sql.run_file(con, "version_media_refs").column("relpath").to_pylist()
+        refs = sql.query(con, "version_media_refs").column("relpath").to_pylist()
     finally:
         con.close()
     for rel in refs:

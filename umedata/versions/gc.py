@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from umedata.versions import _sql
+from umedata import sql
 from umedata.versions.registry import as_warehouse
 from umedata.versions.store import VersionStore, is_local
 from umedata.warehouse import Warehouse
@@ -58,9 +58,9 @@ def gc(
     vs = VersionStore(str(store) if store is not None else str(wh.path.resolve().parent))
     fs = vs.fs
     with wh.reader() as con:
-        known = _sql.run_file(con, "gc_versions").to_pylist()
-        live_media = set(_sql.run_file(con, "gc_live_media").column("sha256").to_pylist())
-        owned_paths = _sql.run_file(con, "gc_warehouse_files").column("path").to_pylist()
+        known = sql.query(con, "gc_versions").to_pylist()
+        live_media = set(sql.query(con, "gc_live_media").column("sha256").to_pylist())
+        owned_paths = sql.query(con, "gc_warehouse_files").column("path").to_pylist()
     local = is_local(fs)
     owned = {os.path.realpath(p) if local else p for p in owned_paths}
     live_ids = {k["version_id"] for k in known if k["live"]}

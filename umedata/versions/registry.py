@@ -14,12 +14,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from umedata.versions import _sql
+from umedata import sql
+from umedata.errors import UserError
 from umedata.versions.store import read_manifest, read_rows
 from umedata.warehouse import Warehouse
 
 
-class UnknownVersion(LookupError):
+class UnknownVersion(UserError, LookupError):
     pass
 
 
@@ -37,7 +38,7 @@ def _jsonish(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def resolve_with(con: duckdb.DuckDBPyConnection, ref: str) -> str:
-    hits = _sql.run_file(con, "registry_resolve", {"ref": ref}).to_pylist()
+    hits = sql.query(con, "registry_resolve", {"ref": ref}).to_pylist()
     by_id = [h["version_id"] for h in hits if h["how"] == 0]
     if ref in by_id:
         return ref
@@ -60,20 +61,20 @@ def get(warehouse: Warehouse | str | None, ref: str) -> dict[str, Any]:
     """The registry row of a version (manifest and counts parsed), with its names and number of builds."""
     with as_warehouse(warehouse).reader() as con:
         vid = resolve_with(con, ref)
-        rows = _sql.run_file(con, "registry_get", {"version_id": vid}).to_pylist()
+        rows = sql.query(con, "registry_get", {"version_id": vid}).to_pylist()
     return _jsonish(rows[0])
 
 
 def list_versions(warehouse: Warehouse | str | None, include_dropped: bool = False) -> list[dict[str, Any]]:
     with as_warehouse(warehouse).reader() as con:
-        rows = _sql.run_file(con, "registry_list", {"include_dropped": include_dropped}).to_pylist()
+        rows = sql.query(con, "registry_list", {"include_dropped": include_dropped}).to_pylist()
     return [_jsonish(r) for r in rows]
 
 
 def builds(warehouse: Warehouse | str | None, ref: str) -> list[dict[str, Any]]:
     with as_warehouse(warehouse).reader() as con:
         vid = resolve_with(con, ref)
-        rows = _sql.run_file(con, "registry_builds", {"version_id": vid}).to_pylist()
+        rows = sql.query(con, "registry_builds", {"version_id": vid}).to_pylist()
     return [_jsonish(r) for r in rows]
 
 
@@ -119,7 +120,7 @@ def register(
         con.register("new_version", new_version)
         con.register("new_media", new_media)
         con.register("new_build", new_build)
-        _sql.execute_file(con, "registry_register")
+        sql.execute(con, "registry_register")
 
 
 def drop(warehouse: Warehouse | str | None, ref: str) -> str:
@@ -127,13 +128,13 @@ def drop(warehouse: Warehouse | str | None, ref: str) -> str:
     wh = as_warehouse(warehouse)
     vid = resolve(wh, ref)
     with wh.transaction() as con:
-        _sql.execute_file(con, "registry_drop", {"version_id": vid})
+        sql.execute(con, "registry_drop", {"version_id": vid})
     return vid
 
 
 def record_export(warehouse: Warehouse | str | None, version_id: str, dest: str, layout: str) -> None:
     with as_warehouse(warehouse).transaction() as con:
-        _sql.execute_file(con, "registry_record_export", {"version_id": version_id, "dest": dest, "layout": layout})
+        sql.execute(con, "registry_record_export", {"version_id": version_id, "dest": dest, "layout": layout})
 
 
 _DIFF_COLUMNS = ["pair_id", "dataset_name", "modality", "split", "qry_annotation_id", "pos_annotation_id"]
@@ -143,11 +144,11 @@ def diff_dirs(a_dir: str, b_dir: str) -> dict[str, Any]:
     """What changed from version directory A to B: pairs added/removed/moved/reannotated per dataset and modality,
     counts per split, and the manifest fields that differ (format, teachers, selection)."""
     ma, mb = read_manifest(a_dir), read_manifest(b_dir)
-    con = duckdb.connect()
+    con = sql.memory()
     try:
         con.register("a_rows", read_rows(a_dir, columns=_DIFF_COLUMNS))
         con.register("b_rows", read_rows(b_dir, columns=_DIFF_COLUMNS))
-        by_change = _sql.run_file(con, "version_diff").to_pylist()
+        by_change = sql.query(con, "version_diff").to_pylist()
     finally:
         con.close()
     totals: dict[str, int] = {}

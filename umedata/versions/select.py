@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from umedata.versions import _sql
+from umedata import sql
 
 DEFAULT_QUERY = "sft_select"
 SPLIT_MODES = ("group", "source")
@@ -79,10 +79,10 @@ class SftSpec:
         return d
 
     def query_name(self) -> str:
-        return str(Path(self.query).resolve()) if self.query else f"schemas/queries/{DEFAULT_QUERY}.sql"
+        return str(Path(self.query).resolve()) if self.query else f"umedata/schemas/queries/{DEFAULT_QUERY}.sql"
 
     def query_sql(self) -> str:
-        return _sql.query_text(self.query or DEFAULT_QUERY)
+        return sql.text(self.query or DEFAULT_QUERY)
 
 
 def preference_table(preference: Sequence[str]) -> pa.Table:
@@ -106,12 +106,12 @@ def candidates(con: duckdb.DuckDBPyConnection, spec: SftSpec) -> pa.Table:
         "datasets": list(spec.datasets), "modalities": list(spec.modalities), "tasks": list(spec.tasks),
         "sources": list(spec.sources), "source_splits": list(spec.source_splits),
     }
-    selected = _sql.run(con, spec.query_sql(), params)
+    selected = sql.run(con, spec.query_sql(), params)
     if "pair_id" not in selected.column_names:
         raise ValueError(f"selection query {spec.query_name()} must return a pair_id column")
-    _sql.materialize(con, "selected_pairs", selected.select(["pair_id"]))
-    _sql.materialize(con, "annotation_preference", preference_table(spec.preference))
-    return _sql.run_file(con, "sft_candidates")
+    sql.temp_table(con, "selected_pairs", selected.select(["pair_id"]))
+    sql.temp_table(con, "annotation_preference", preference_table(spec.preference))
+    return sql.query(con, "sft_candidates")
 
 
 def quotas(available: Mapping[str, int], spec: SftSpec) -> dict[str, int]:
@@ -144,12 +144,12 @@ def mix(cands: pa.Table, spec: SftSpec) -> tuple[pa.Table, dict[str, int]]:
     q = quotas(available, spec)
     if not q:
         return cands, q
-    con = duckdb.connect()
+    con = sql.memory()
     try:
         con.register("candidates", cands)
         con.register("quotas", pa.table({"dataset_name": pa.array(list(q), pa.string()),
                                          "quota": pa.array(list(q.values()), pa.int64())}))
-        return _sql.run_file(con, "sft_mix", {"seed": str(spec.seed)}), q
+        return sql.query(con, "sft_mix", {"seed": str(spec.seed)}), q
     finally:
         con.close()
 
@@ -172,19 +172,19 @@ def split(kept: pa.Table, spec: SftSpec) -> tuple[pa.Table, dict[str, Any]]:
     """Assign train/eval by leakage group; returns (pair_id, split, split_group, qry_annotation_id,
     pos_annotation_id) for the pairs that stay, and an audit for the manifest."""
     n = kept.num_rows
-    con = duckdb.connect()
+    con = sql.memory()
     try:
         con.register("kept", kept.append_column("rid", pa.array(np.arange(n, dtype=np.int64))))
-        edges = _sql.run_file(con, "sft_split_keys", {"text_key": spec.text_key})
+        edges = sql.query(con, "sft_split_keys", {"text_key": spec.text_key})
         if spec.text_key == "minhash":  # exact normalised text as in text_only, plus near duplicates
-            edges = pa.concat_tables([edges, _sql.run_file(con, "sft_split_keys_minhash")])
+            edges = pa.concat_tables([edges, sql.query(con, "sft_split_keys_minhash")])
         labels = components(n, edges) if n else np.zeros(0, dtype=np.int64)
         con.register("kept_groups", pa.table({
             "pair_id": kept.column("pair_id"), "source_split": kept.column("source_split"),
             "component": pa.array(labels.astype(np.int64)),
             "qry_annotation_id": kept.column("qry_annotation_id"), "pos_annotation_id": kept.column("pos_annotation_id"),
         }))
-        assigned = _sql.run_file(con, "sft_assign_split", {
+        assigned = sql.query(con, "sft_assign_split", {
             "mode": spec.split_mode, "seed": str(spec.seed), "eval_fraction": float(spec.eval_fraction),
         })
     finally:

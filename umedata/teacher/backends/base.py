@@ -8,6 +8,12 @@ from typing import Any, Protocol
 
 from umedata.teacher.keys import PreparedRequest
 
+# HTTP statuses worth another attempt (online) or a later run (Batch API results): timeouts, conflicts, rate limits
+# and server-side failures, including the gateway codes of common proxies (520-529). Everything else is final.
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+OVERLOAD_STATUS = frozenset({429, 503, 529})  # the server asks for less load: adaptive concurrency backs off
+FATAL_STATUS = frozenset({401, 403, 404})  # bad key or unknown model: stop the run, keep the keys
+
 
 @dataclass(slots=True)
 class Reply:

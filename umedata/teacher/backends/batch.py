@@ -22,16 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from umedata import sql
 from umedata.teacher import accounting, keys, store
 from umedata.teacher.answers import Parser, judge
-from umedata.teacher.backends.base import TransportError
+from umedata.teacher.backends.base import RETRYABLE_STATUS, TransportError
 from umedata.teacher.backends.openai_compat import DataUrlCache, materialize
 from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
 from umedata.teacher.runner import Selection, TeacherRun, new_run_id
-from umedata.warehouse import Warehouse, sql_file
-
-_RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
+from umedata.warehouse import Warehouse
 
 
 @dataclass
@@ -224,7 +223,7 @@ def _error_of(line: dict[str, Any]) -> TransportError:
     err = line.get("error") or (resp.get("body") or {}).get("error") or {}
     message = err.get("message", "") if isinstance(err, dict) else str(err)
     if code:
-        return TransportError(f"http_{code}", message[:300], status=code, retryable=code in _RETRYABLE)
+        return TransportError(f"http_{code}", message[:300], status=code, retryable=code in RETRYABLE_STATUS)
     kind = err.get("code") if isinstance(err, dict) and err.get("code") else "batch_error"
     return TransportError(str(kind), message[:300], retryable=True)
 
@@ -319,7 +318,7 @@ def import_batch(
                     pending = []
     flush(pending)
     with wh.transaction() as con:
-        con.execute(sql_file("queries/teacher_resolve_quarantine.sql"))
+        con.execute(sql.text("teacher_resolve_quarantine"))
         con.execute(
             "UPDATE teacher_runs SET status = 'imported', counts = ?, finished_at = ? WHERE run_id = ?",
             [json.dumps(s.__dict__, default=str), keys.utcnow(), run_id],

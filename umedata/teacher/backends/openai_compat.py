@@ -24,7 +24,15 @@ import aiohttp
 from tenacity import stop_after_attempt
 
 from umedata.teacher.accounting import estimate_tokens
-from umedata.teacher.backends.base import Answer, FatalEndpointError, Reply, TransportError
+from umedata.teacher.backends.base import (
+    FATAL_STATUS,
+    OVERLOAD_STATUS,
+    RETRYABLE_STATUS,
+    Answer,
+    FatalEndpointError,
+    Reply,
+    TransportError,
+)
 from umedata.teacher.config import EndpointConfig, TeacherConfig
 from umedata.teacher.credentials import redact, resolve_api_key
 from umedata.teacher.keys import PreparedRequest
@@ -52,9 +60,6 @@ except ImportError:  # pragma: no cover
     _loads = json.loads
 
 REQUEST_ID_HEADER = "X-Client-Request-Id"  # the request key, for server-side tracing and de-duplication
-_RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
-_OVERLOAD = {429, 503, 529}
-_FATAL = {401, 403, 404}
 
 
 def classify(status: int, raw: bytes, headers, latency_s: float) -> Reply:
@@ -72,11 +77,11 @@ def classify(status: int, raw: bytes, headers, latency_s: float) -> Reply:
         f"http_{status}",
         detail,
         status=status,
-        retryable=status in _RETRYABLE,
+        retryable=status in RETRYABLE_STATUS,
         retry_after=retry_after_s(headers),
-        overload=status in _OVERLOAD,
+        overload=status in OVERLOAD_STATUS,
     )
-    err.fatal = status in _FATAL  # type: ignore[attr-defined]
+    err.fatal = status in FATAL_STATUS  # type: ignore[attr-defined]
     raise err
 
 

@@ -1,10 +1,5 @@
 """`umedata versions …` and `umedata build-sft-set`: the command-line face of umedata.versions.
 
-Registered by umedata/cli.py:
-
-    app.add_typer(versions_cli.app, name="versions")
-    app.command("build-sft-set")(versions_cli.build_sft_set)
-
 Each command calls the library function the flow (flows/build_sft_set.py) calls. A version is named by its id, a
 unique prefix of it, or a build name (then its latest build).
 """
@@ -17,80 +12,65 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from umedata.cli_common import WarehouseOpt, console, print_rows
+from umedata.cli.common import Format, FormatOpt, WarehouseOpt, console, emit, parse_pairs, readable, writable
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Dataset versions: list, show, diff, export, verify, drop, gc.")
 StoreOpt = Annotated[
     Optional[str], typer.Option("--store", help="folder or fsspec URL holding versions/ and media/ (default: the warehouse's folder)")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
-
-
-def _print_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str, ensure_ascii=False))
-
-
-def _pairs(items: list[str], cast: type, what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, val = item.rpartition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{what} takes DATASET=VALUE, got {item!r}")
-        out[key] = cast(val)
-    return out
 
 
 @app.command("list")
 def list_cmd(
     warehouse: WarehouseOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="include dropped versions")] = False,
-    as_json: JsonOpt = False,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Registered versions, oldest first."""
     from umedata.versions import list_versions
 
-    rows = list_versions(warehouse, include_dropped=all_)
-    if as_json:
-        _print_json(rows)
+    rows = list_versions(readable(warehouse), include_dropped=all_)
+    if fmt is not Format.table:
+        emit(rows, fmt)
         return
     for r in rows:
         r["id"] = r["version_id"][:16]
         r["parents"] = [p[:16] for p in r["parents"]]
-    print_rows(rows, ["id", "names", "n_rows", "splits", "builds", "parents", "registered_at", "dropped_at"], "dataset versions")
+    emit(rows, fmt, title="dataset versions", columns=["id", "names", "n_rows", "splits", "builds", "parents", "registered_at", "dropped_at"])
 
 
 @app.command()
-def show(ref: str, warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
+def show(ref: str, warehouse: WarehouseOpt = None, fmt: FormatOpt = Format.table) -> None:
     """A version's manifest, registry row and every build that produced it."""
     from umedata.versions import show as show_version
 
-    info = show_version(warehouse, ref)
-    if as_json:
-        _print_json(info)
+    info = show_version(readable(warehouse), ref)
+    if fmt is not Format.table:
+        emit(info, fmt)
         return
     m = info["manifest"]
     console.print(f"[bold]{info['version_id']}[/bold]  names={info['names']}  format={info['format_version']}  "
                   f"rows={info['n_rows']}  parents={info['parents']}")
     console.print(f"path: {info['path']}  (on disk: {info['on_disk']})  media_root: {info['media_root']}")
-    print_rows(m["counts"]["rows"], ["dataset_name", "modality", "split", "pairs"], "counts")
-    print_rows(m.get("teachers", []), ["model", "prompt_version", "sides", "pairs"], "teachers")
-    print_rows(m.get("sources", []), ["name", "licence", "provenance", "pairs"], "sources")
-    print_rows(info["builds"], ["built_at", "name", "query_name", "wrote_files", "code_version"], "builds")
+    emit(m["counts"]["rows"], fmt, title="counts", columns=["dataset_name", "modality", "split", "pairs"])
+    emit(m.get("teachers", []), fmt, title="teachers", columns=["model", "prompt_version", "sides", "pairs"])
+    emit(m.get("sources", []), fmt, title="sources", columns=["name", "licence", "provenance", "pairs"])
+    emit(info["builds"], fmt, title="builds", columns=["built_at", "name", "query_name", "wrote_files", "code_version"])
 
 
 @app.command()
-def diff(a: str, b: str, warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
+def diff(a: str, b: str, warehouse: WarehouseOpt = None, fmt: FormatOpt = Format.table) -> None:
     """What changed from version A to version B."""
     from umedata.versions import diff as diff_versions
 
-    d = diff_versions(warehouse, a, b)
-    if as_json:
-        _print_json(d)
+    d = diff_versions(readable(warehouse), a, b)
+    if fmt is not Format.table:
+        emit(d, fmt)
         return
     console.print(f"{d['a'][:16]} -> {d['b'][:16]}: " + ("same content" if d["same_content"] else json.dumps(d["changes"])))
-    print_rows([{"split": s, **v} for s, v in d["splits"].items()], ["split", "a", "b"], "pairs per split")
-    print_rows(d["by_dataset"], ["dataset_name", "modality", "change", "pairs"], "changes")
+    emit([{"split": s, **v} for s, v in d["splits"].items()], fmt, title="pairs per split", columns=["split", "a", "b"])
+    emit(d["by_dataset"], fmt, title="changes", columns=["dataset_name", "modality", "change", "pairs"])
     for k, v in d["manifest_changes"].items():
         console.print(f"[bold]{k}[/bold] differs")
 
@@ -104,12 +84,14 @@ def export(
     split: Annotated[list[str], typer.Option(help="ume-r1 layouts: splits to write (default all)")] = [],
     gpt: Annotated[str, typer.Option(help="ume-r1-sft: raw (as received) | rendered (from reasoning + summary)")] = "raw",
     warehouse: WarehouseOpt = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Write a self-contained copy of a version to DEST (a new folder or fsspec URL)."""
     from umedata.versions import export_parquet, get
     from umedata.versions.registry import record_export
 
-    info = get(warehouse, ref)
+    wh = writable(warehouse)
+    info = get(wh, ref)
     if layout == "parquet":
         export_parquet(info["path"], dest, embed_media=embed)
         kind = "parquet-embedded" if embed else "parquet-reference"
@@ -121,18 +103,19 @@ def export(
         kind = summary["layout"]
     else:
         raise typer.BadParameter("layout must be parquet, ume-r1-sft or ume-r1-rl")
-    record_export(warehouse, info["version_id"], str(dest), kind)
-    _print_json(summary)
+    record_export(wh, info["version_id"], str(dest), kind)
+    emit(summary, fmt)
 
 
 @app.command()
-def verify(ref: str, warehouse: WarehouseOpt = None) -> None:
+def verify(ref: str, warehouse: WarehouseOpt = None, fmt: FormatOpt = Format.table) -> None:
     """Recompute a version's id from its rows (a registered ref, or a directory path)."""
-    from umedata.versions import get, verify as verify_dir
+    from umedata.versions import get
+    from umedata.versions import verify as verify_dir
 
-    path = ref if (Path(ref) / "manifest.json").exists() or "://" in ref else get(warehouse, ref)["path"]
+    path = ref if (Path(ref) / "manifest.json").exists() or "://" in ref else get(readable(warehouse), ref)["path"]
     result = verify_dir(path)
-    _print_json(result)
+    emit(result, fmt)
     if not result["ok"]:
         raise typer.Exit(1)
 
@@ -142,13 +125,14 @@ def drop(
     ref: str,
     yes: Annotated[bool, typer.Option("--yes", help="really unregister it")] = False,
     warehouse: WarehouseOpt = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Unregister a version; its files go at the next `gc` (unless a rebuild registers it again)."""
     from umedata.versions import drop as drop_version
 
     if not yes:
         raise typer.BadParameter("dropping a version needs --yes")
-    console.print(f"dropped {drop_version(warehouse, ref)}")
+    emit({"dropped": drop_version(writable(warehouse), ref)}, fmt)
 
 
 @app.command()
@@ -157,11 +141,12 @@ def gc(
     store: StoreOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report, delete nothing")] = False,
     min_age: Annotated[float, typer.Option(help="never delete files younger than this many seconds")] = 3600.0,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Delete version directories and media that no registered version uses."""
     from umedata.versions import gc as run_gc
 
-    _print_json(run_gc(warehouse, store=store, dry_run=dry_run, min_age_s=min_age).to_json())
+    emit(run_gc(readable(warehouse), store=store, dry_run=dry_run, min_age_s=min_age).to_json(), fmt)
 
 
 def build_sft_set(
@@ -179,27 +164,28 @@ def build_sft_set(
     cap: Annotated[list[str], typer.Option(help="DATASET=N: at most N pairs of it (repeat)")] = [],
     weight: Annotated[list[str], typer.Option(help="DATASET=W: mix by weight (repeat; unlisted datasets are left out)")] = [],
     total: Annotated[Optional[int], typer.Option(help="with --weight: pairs in the mix")] = None,
-    query: Annotated[Optional[Path], typer.Option(help="a .sql file returning pair_id (default schemas/queries/sft_select.sql)")] = None,
+    query: Annotated[Optional[Path], typer.Option(help="a .sql file returning pair_id (default: the shipped queries/sft_select.sql)")] = None,
     parent: Annotated[list[str], typer.Option(help="parent version ids (default: the latest build under --name)")] = [],
     rows_per_shard: Annotated[int, typer.Option()] = 100_000,
     store: StoreOpt = None,
     warehouse: WarehouseOpt = None,
-    as_json: JsonOpt = False,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Build an SFT dataset version from pairs whose two sides have validated annotations."""
-    from umedata.versions import SftSpec, build_sft_set as build
+    from umedata.versions import SftSpec
+    from umedata.versions import build_sft_set as build
 
     spec = SftSpec(
         name=name, datasets=tuple(dataset), modalities=tuple(modality), tasks=tuple(task), sources=tuple(source),
         source_splits=tuple(source_split), preference=tuple(prefer) or ("*",), split_mode=split_mode,
-        eval_fraction=eval_fraction, text_key=text_key, seed=seed, caps=_pairs(cap, int, "--cap"),
-        weights=_pairs(weight, float, "--weight"), total=total, query=str(query) if query else None,
+        eval_fraction=eval_fraction, text_key=text_key, seed=seed, caps=parse_pairs(cap, "--cap", int),
+        weights=parse_pairs(weight, "--weight", float), total=total, query=str(query) if query else None,
     )
-    result = build(warehouse, spec, store=store, parents=list(parent) or None, rows_per_shard=rows_per_shard)
-    if as_json:
-        _print_json(result.summary())
+    result = build(writable(warehouse), spec, store=store, parents=list(parent) or None, rows_per_shard=rows_per_shard)
+    if fmt is not Format.table:
+        emit(result.summary(), fmt)
         return
     console.print(f"version {result.version_id}")
     console.print(f"  {result.path} ({'written' if result.wrote_files else 'already there: no file written'})")
     console.print(f"  parents: {result.parents or 'none'}")
-    print_rows(result.counts["rows"], ["dataset_name", "modality", "split", "pairs"], "pairs")
+    emit(result.counts["rows"], fmt, title="pairs", columns=["dataset_name", "modality", "split", "pairs"])

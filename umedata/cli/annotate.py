@@ -10,15 +10,12 @@ files. The same library calls flows/annotate.py makes.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from umedata.cli_common import WarehouseOpt
-from umedata.warehouse import Warehouse
+from umedata.cli.common import Format, FormatOpt, WarehouseOpt, emit, progress, writable
 
 Multi = Optional[list[str]]
 
@@ -44,27 +41,23 @@ def annotate(
     import_files: Annotated[
         Optional[list[Path]], typer.Option("--import", help="batch backend: result files to import")
     ] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar")] = True,
+    show_progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar")] = True,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Annotate sides with a teacher model (reasoning + summary), exactly once per request key."""
-    from umedata.teacher.config import ConfigError, load_config
+    from umedata.teacher.config import load_config
     from umedata.teacher.runner import Selection, TeacherRun
     from umedata.teacher.store import reparse as do_reparse
 
-    wh = Warehouse(warehouse)
-    wh.init()
+    wh = writable(warehouse)
     if reparse:
-        counts = do_reparse(wh, model=model)
-        typer.echo(json.dumps(counts))
+        emit(do_reparse(wh, model=model), fmt)
         return
-    try:
-        cfg = load_config(config, backend=backend, model=model)
-    except (ConfigError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc)) from None
+    cfg = load_config(config, backend=backend, model=model)
     if import_files:
         from umedata.teacher.backends.batch import import_batch
 
-        typer.echo(json.dumps(import_batch(wh, cfg, list(import_files)).__dict__, default=str))
+        emit(import_batch(wh, cfg, list(import_files)).__dict__, fmt)
         return
     selection = Selection(
         sources=source or None, datasets=dataset or None, splits=split or None, modalities=modality or None, limit=limit
@@ -73,46 +66,10 @@ def annotate(
         from umedata.teacher.backends.batch import export_batch
 
         summary, files = export_batch(wh, cfg, selection, out_dir=out, retry_failed=retry_failed)
-        typer.echo(json.dumps({"summary": summary, "files": [f.__dict__ for f in files]}, default=str))
+        emit({**summary, "files": [f.__dict__ for f in files]}, fmt)
         return
-    bar = _progress_bar() if progress and sys.stderr.isatty() else None
-    run = TeacherRun(
-        wh,
-        cfg,
-        selection,
-        wait_for_leases=wait_for_leases,
-        retry_failed=retry_failed,
-        on_progress=bar.update if bar else None,
-    )
-    try:
+    run = TeacherRun(wh, cfg, selection, wait_for_leases=wait_for_leases, retry_failed=retry_failed)
+    with progress("annotate", unit="requests", enabled=show_progress) as update:
+        run.on_progress = lambda p: update(p["answered"], p["pending"] or None)
         summary = run.run()
-    finally:
-        if bar:
-            bar.stop()
-    typer.echo(json.dumps(summary.as_dict(), default=str))
-
-
-class _progress_bar:
-    """A rich progress bar fed by the run's progress callback (called from the run's event loop)."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.p = Progress(
-            TextColumn("annotate"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} req/s"),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self.task = self.p.add_task("annotate", total=None, rate="0")
-        self.p.start()
-
-    def update(self, prog: dict) -> None:
-        self.p.update(
-            self.task, total=prog["pending"] or None, completed=prog["answered"], rate=f"{prog['requests_per_s']:.0f}"
-        )
-
-    def stop(self) -> None:
-        self.p.stop()
+    emit(summary.as_dict(), fmt)

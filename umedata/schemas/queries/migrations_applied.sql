@@ -1,0 +1,2 @@
+-- Migrations already applied to this file.
+SELECT version FROM schema_migrations;

@@ -1,0 +1,2 @@
+-- Rows of one table (umedata status).
+SELECT count(*) AS n FROM {table};
