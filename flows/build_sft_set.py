@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.common import prepare_warehouse
 from umedata.versions import SftSpec, build_sft_set, export_parquet
 from umedata.versions.registry import record_export
 
@@ -78,6 +79,7 @@ def build_sft_set_flow(
         preference=tuple(preference or ("*",)), split_mode=split_mode, eval_fraction=eval_fraction,
         text_key=text_key, seed=seed, caps=caps or {}, weights=weights or {}, total=total, query=query,
     )
+    warehouse = prepare_warehouse(warehouse)
     version = build(warehouse, spec, store, parents)
     get_run_logger().info("version %s (%s rows, files written: %s)", version["version_id"], version["n_rows"],
                           version["wrote_files"])
