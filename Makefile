@@ -6,6 +6,8 @@ PY     := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
+# A flow run without a server starts a temporary one; on a busy machine that can take longer than Prefect's 20 s.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 600
 
 .PHONY: setup demo test test-fast bench sample clean
 

@@ -14,8 +14,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import prepare_warehouse
-from umedata.versions import SftSpec, build_sft_set, export_parquet
-from umedata.versions.registry import record_export
+from umedata.versions import SftSpec, build_sft_set
+from umedata.versions.registry import export as export_version
 
 
 @task(cache_policy=NO_CACHE)
@@ -24,17 +24,8 @@ def build(warehouse: str | None, spec: SftSpec, store: str | None, parents: list
 
 
 @task(cache_policy=NO_CACHE)
-def export(warehouse: str | None, version: dict[str, Any], dest: str, layout: str) -> dict[str, Any]:
-    if layout == "parquet":
-        export_parquet(version["path"], dest, embed_media=True)
-        kind, out = "parquet-embedded", {"dest": dest}
-    else:
-        from umedata.export_ume_r1 import export_ume_r1
-
-        out = export_ume_r1(version["path"], dest, layout=layout.rsplit("-", 1)[1])
-        kind = out["layout"]
-    record_export(warehouse, version["version_id"], dest, kind)
-    return out
+def export(warehouse: str, version_id: str, dest: str, layout: str) -> dict[str, Any]:
+    return export_version(warehouse, version_id, dest, layout)
 
 
 @task
@@ -85,7 +76,7 @@ def build_sft_set_flow(
                           version["wrote_files"])
     publish(version)
     if export_to:
-        version["export"] = export(warehouse, version, export_to, export_layout)
+        version["export"] = export(warehouse, version["version_id"], export_to, export_layout)
     return version
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,9 +22,14 @@ def run(cmd: list, **kw) -> subprocess.CompletedProcess:
 
 
 def test_wheel_installed_outside_the_repo_runs_init_ingest_status(tmp_path):
-    dist = tmp_path / "dist"
-    # No build isolation: the setuptools of this environment builds it (CI has it; no network needed).
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, REPO])
+    # Built from a copy of what the package is made of, so the build leaves nothing in the checkout; no build
+    # isolation: the setuptools of this environment builds it (no network needed).
+    src, dist = tmp_path / "src", tmp_path / "dist"
+    for part in ("umedata", "flows", "training"):
+        shutil.copytree(REPO / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / part, src / part)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, src])
     wheel = next(dist.glob("umedata-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("umedata/schemas/migrations/0001_") for n in names), "migrations not in the wheel"

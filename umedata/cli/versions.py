@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -87,24 +87,9 @@ def export(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Write a self-contained copy of a version to DEST (a new folder or fsspec URL)."""
-    from umedata.versions import export_parquet, get
-    from umedata.versions.registry import record_export
+    from umedata.versions.registry import export as export_version
 
-    wh = writable(warehouse)
-    info = get(wh, ref)
-    if layout == "parquet":
-        export_parquet(info["path"], dest, embed_media=embed)
-        kind = "parquet-embedded" if embed else "parquet-reference"
-        summary: dict[str, Any] = {"version_id": info["version_id"], "dest": dest, "layout": kind}
-    elif layout in ("ume-r1-sft", "ume-r1-rl"):
-        from umedata.export_ume_r1 import export_ume_r1
-
-        summary = export_ume_r1(info["path"], dest, layout=layout.rsplit("-", 1)[1], splits=split or None, gpt=gpt)
-        kind = summary["layout"]
-    else:
-        raise typer.BadParameter("layout must be parquet, ume-r1-sft or ume-r1-rl")
-    record_export(wh, info["version_id"], str(dest), kind)
-    emit(summary, fmt)
+    emit(export_version(writable(warehouse), ref, dest, layout, embed=embed, splits=split or None, gpt=gpt), fmt)
 
 
 @app.command()

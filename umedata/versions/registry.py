@@ -168,3 +168,38 @@ def diff_dirs(a_dir: str, b_dir: str) -> dict[str, Any]:
 def diff(warehouse: Warehouse | str | None, a: str, b: str) -> dict[str, Any]:
     wh = as_warehouse(warehouse)
     return diff_dirs(get(wh, a)["path"], get(wh, b)["path"])
+
+
+EXPORT_LAYOUTS = ("parquet", "ume-r1-sft", "ume-r1-rl")
+
+
+def export(
+    warehouse: Warehouse | str | None,
+    ref: str,
+    dest: str,
+    layout: str = "parquet",
+    embed: bool = True,
+    splits: Iterable[str] | None = None,
+    gpt: str = "raw",
+) -> dict[str, Any]:
+    """Write a self-contained copy of a registered version to `dest` and record the export; returns a summary.
+
+    layout: parquet (media embedded as bytes, or referenced files beside the shards with embed=False), or the
+    UME-R1 SFT / RL JSON the reference scripts train on (splits and gpt apply to those).
+    """
+    from umedata.versions.export import export_parquet
+    from umedata.versions.ume_r1 import export_ume_r1
+
+    if layout not in EXPORT_LAYOUTS:
+        raise UserError(f"export layout must be one of {', '.join(EXPORT_LAYOUTS)}, not {layout!r}")
+    wh = as_warehouse(warehouse)
+    info = get(wh, ref)
+    if layout == "parquet":
+        export_parquet(info["path"], dest, embed_media=embed)
+        summary: dict[str, Any] = {"version_id": info["version_id"], "dest": str(dest),
+                                   "layout": "parquet-embedded" if embed else "parquet-reference"}
+    else:
+        summary = export_ume_r1(info["path"], dest, layout=layout.rsplit("-", 1)[1], splits=splits, gpt=gpt)
+        summary.setdefault("version_id", info["version_id"])
+    record_export(wh, info["version_id"], str(dest), summary["layout"])
+    return summary
