@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from training_fixtures import build_version, tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
 
-from umedata.format import GEN_EMB, IM_END, assistant_text
+from umedata.format import GEN_EMB, GEN_PROMPT, IM_END, assistant_text
 from training import data, video
 from training import model as M
 
@@ -148,16 +148,102 @@ def test_video_arithmetic_equals_the_transformers_video_processor():
     np.testing.assert_allclose(pixels, np.asarray(ref["pixel_values_videos"]), atol=1e-4)
 
 
-def test_blank_image_option_for_text_only_sides(version_dir, tiny_dir, tok):
+def test_text_only_sides_get_the_blank_image_by_default(version_dir, tiny_dir, tok):
     version = data.open_version(version_dir)
     row = [r for r in rows_of(version) if r["modality"] == "text"][0]
     side = data.sides_of_row(row)[0]
-    plain = renderer_for(tiny_dir, tok, version).render(side)
-    blank = renderer_for(tiny_dir, tok, version, blank_image=True).render(side)
+    blank = renderer_for(tiny_dir, tok, version).render(side)  # the reference's default
+    plain = renderer_for(tiny_dir, tok, version, blank_image=False).render(side)
     assert plain["pixel_values"] is None
     assert blank["image_grid_thw"].tolist() == [[1, 2, 2]]  # 28x28 -> 2x2 patches -> one merged token
     assert blank["input_ids"].count(blank_id := tok.convert_tokens_to_ids("<|image_pad|>")) == 1
     assert blank_id not in plain["input_ids"]
+
+
+# ---------------------------------------------------------------------------------------------------- truncation
+LONG_TEXT = "Find the caption of this image. " + "The red circle is near the top left corner. " * 30 + "Last part."
+LONG_REASONING = "First I see a red circle. " + "a green triangle is below it. " * 40 + "So it is red."
+
+
+def _long_side(text=LONG_TEXT, reasoning=LONG_REASONING):
+    return data.Side("side-long", text, reasoning=reasoning, summary="a red circle")
+
+
+def _one_block_removed(full: list[int], cut: list[int]) -> tuple[int, int]:
+    """(a, b) with cut == full[:a] + full[b:]: asserts that exactly one contiguous block was removed."""
+    a = next(i for i, (x, y) in enumerate(zip(full, cut)) if x != y)
+    b = len(full) - (len(cut) - a)
+    assert cut == full[:a] + full[b:]
+    return a, b
+
+
+def test_a_side_that_fits_is_not_cut(tiny_dir, tok):
+    side = _long_side()
+    full = data.Renderer(str(tiny_dir), tok).render(side)
+    exact = data.Renderer(str(tiny_dir), tok, max_length=len(full["input_ids"])).render(side)
+    assert exact["input_ids"] == full["input_ids"] and exact["cut"] == {"reasoning": 0, "text": 0}
+    # the normal path tokenises the prompt and the completion each as one string, as before
+    completion = tok(assistant_text(LONG_REASONING, "a red circle") + IM_END, add_special_tokens=False)["input_ids"]
+    assert full["labels"][full["prompt_len"]:] == completion
+
+
+def test_truncation_cuts_the_middle_of_the_reasoning_first(tiny_dir, tok):
+    side = _long_side()
+    full = data.Renderer(str(tiny_dir), tok).render(side)
+    n = len(full["input_ids"])
+    r = data.Renderer(str(tiny_dir), tok, max_length=n - 100).render(side)
+    assert len(r["input_ids"]) == n - 100 and r["cut"] == {"reasoning": 100, "text": 0}
+    p = r["prompt_len"]
+    assert p == full["prompt_len"] and r["input_ids"][:p] == full["input_ids"][:p]  # the prompt is untouched
+    gen, end = tok.convert_tokens_to_ids([GEN_EMB, IM_END])
+    assert r["input_ids"][-2:] == [gen, end] and r["labels"] == [data.IGNORE] * p + r["input_ids"][p:]
+    comp_full, comp = full["input_ids"][full["prompt_len"]:], r["input_ids"][p:]
+    a, b = _one_block_removed(comp_full, comp)
+    assert b - a == 100
+    assert tok.decode(comp_full[a:b]) in LONG_REASONING  # only reasoning went ...
+    assert tok.decode(comp[:a]).startswith("<think>First I see a red circle.")  # ... from its middle:
+    assert tok.decode(comp[a:]).endswith("So it is red.</think><answer>a red circle<gen_emb><|im_end|>")
+    assert abs(a - (len(comp) - a)) <= 20  # head and tail kept in about equal parts (the tail carries the summary)
+
+
+def test_truncation_cuts_the_sides_own_text_when_the_reasoning_is_not_enough(version_dir, tiny_dir, tok):
+    version = data.open_version(version_dir)
+    side = _long_side()
+    side.images = data.sides_of_row([r for r in rows_of(version) if r["modality"] == "image"][0])[0].images
+    renderer = renderer_for(tiny_dir, tok, version)
+    full = renderer.render(side)
+    limit = full["prompt_len"] - 50
+    r = renderer_for(tiny_dir, tok, version, max_length=limit).render(side)
+    assert len(r["input_ids"]) == limit and r["cut"]["text"] > 0 and r["cut"]["reasoning"] > 0
+    gen, end, disc = tok.convert_tokens_to_ids([GEN_EMB, IM_END, "<disc_emb>"])
+    assert r["input_ids"][-2:] == [gen, end]
+    prompt, prompt_full = r["input_ids"][: r["prompt_len"]], full["input_ids"][: full["prompt_len"]]
+    a, b = _one_block_removed(prompt_full, prompt)
+    assert tok.decode(prompt_full[a:b]) in LONG_TEXT  # only the side's own text went, from its middle:
+    assert "<|vision_end|>Find the caption of this image. The red circle is" in tok.decode(prompt[:a])
+    start = prompt.index(tok.convert_tokens_to_ids("<|vision_end|>")) + 1
+    assert abs((a - start) - (prompt.index(disc) - a)) <= 3  # about as much text kept at its head as at its tail
+    tail = tok.decode(prompt[a:])
+    assert tail.endswith(f"Last part.\n<disc_emb>\n{GEN_PROMPT}<|im_end|>\n<|im_start|>assistant\n")
+    n_media = int(full["image_grid_thw"].prod()) // renderer.merge  # every media placeholder stays
+    assert prompt.count(renderer.image_pad) == full["input_ids"].count(renderer.image_pad) == n_media
+    assert prompt.count(disc) == 1 and np.array_equal(r["pixel_values"], full["pixel_values"])
+    # every completion token left is still labelled, and the kept completion is the untruncated one's ends
+    comp = r["input_ids"][r["prompt_len"]:]
+    assert r["labels"][r["prompt_len"]:] == comp
+    assert tok.decode(comp).endswith("</think><answer>a red circle<gen_emb><|im_end|>")
+
+
+def test_a_prompt_only_render_cuts_only_the_text(tiny_dir, tok):
+    side = _long_side()
+    full = data.Renderer(str(tiny_dir), tok).render(side, completion=False)
+    r = data.Renderer(str(tiny_dir), tok, max_length=full["prompt_len"] - 30).render(side, completion=False)
+    assert r["cut"] == {"reasoning": 0, "text": 30} and len(r["input_ids"]) == r["prompt_len"] == full["prompt_len"] - 30
+
+
+def test_a_side_that_cannot_fit_is_a_clear_error(tiny_dir, tok):
+    with pytest.raises(ValueError, match=r"side side-long does not fit max_length 40: .* prompt is still \d+ tokens"):
+        data.Renderer(str(tiny_dir), tok, max_length=40).render(_long_side())
 
 
 def test_pixel_bounds(version_dir, tiny_dir, tok):
@@ -181,24 +267,43 @@ def test_hard_negatives_are_prompt_only_extra_sequences(version_dir, tiny_dir, t
 
 
 # ---------------------------------------------------------------------------------------------------- batch plan
-def test_batch_plan_is_deterministic_per_seed_and_epoch():
+@pytest.mark.parametrize("batching", data.BATCHING)
+def test_batch_plan_is_deterministic_per_seed_and_epoch(batching):
     datasets = ["a"] * 30 + ["b"] * 20
-    one = data.plan_epoch(datasets, 8, seed=3, epoch=0, single_dataset=False)
-    assert one == data.plan_epoch(datasets, 8, seed=3, epoch=0, single_dataset=False)
-    assert one != data.plan_epoch(datasets, 8, seed=4, epoch=0, single_dataset=False)
-    assert one != data.plan_epoch(datasets, 8, seed=3, epoch=1, single_dataset=False)
-    assert len(one) == 50 // 8 and all(len(b) == 8 for b in one)  # the incomplete batch is dropped
+    one = data.plan_epoch(datasets, 8, seed=3, epoch=0, batching=batching)
+    assert one == data.plan_epoch(datasets, 8, seed=3, epoch=0, batching=batching)
+    assert one != data.plan_epoch(datasets, 8, seed=4, epoch=0, batching=batching)
+    assert one != data.plan_epoch(datasets, 8, seed=3, epoch=1, batching=batching)
+    # incomplete batches are dropped: mixed 50 // 8; single-dataset 30 // 8 + 20 // 8
+    assert len(one) == {"mixed": 6, "single-dataset": 3 + 2}[batching] and all(len(b) == 8 for b in one)
     flat = [i for b in one for i in b]
     assert len(set(flat)) == len(flat)
 
 
-def test_single_dataset_batches():
+def test_single_dataset_batches_are_the_default():
     datasets = ["a"] * 30 + ["b"] * 20 + ["c"] * 3
-    plan = data.plan_epoch(datasets, 4, seed=0, epoch=0, single_dataset=True)
+    plan = data.plan_epoch(datasets, 4, seed=0, epoch=0)
+    assert plan == data.plan_epoch(datasets, 4, seed=0, epoch=0, batching="single-dataset")
     assert all(len({datasets[i] for i in b}) == 1 for b in plan)
     assert Counter(datasets[b[0]] for b in plan) == {"a": 7, "b": 5}  # "c" cannot fill a batch
-    mixed = data.plan_epoch(datasets, 4, seed=0, epoch=0, single_dataset=False)
+    assert len({datasets[b[0]] for b in plan[:6]}) == 2  # the datasets' batches are interleaved, not in blocks
+    mixed = data.plan_epoch(datasets, 4, seed=0, epoch=0, batching="mixed")
     assert any(len({datasets[i] for i in b}) > 1 for b in mixed)
+    with pytest.raises(ValueError, match="batching"):
+        data.plan_epoch(datasets, 4, seed=0, epoch=0, batching="single_dataset")
+
+
+def test_pair_batches_name_the_datasets_single_dataset_batching_never_draws(version_dir, tiny_dir, tok):
+    version = data.open_version(version_dir)
+    table = version.read_split("train")  # 96 image pairs, 8 video, 8 text
+    renderer = renderer_for(tiny_dir, tok, version)
+    single = data.PairBatches(table, renderer, micro_batch=6, world=2, seed=1)
+    assert single.batching == "single-dataset"
+    assert single.unused == {"ShapesText": 8, "ShapesVideo": 8}  # fewer rows than one global batch of 12
+    assert single.per_epoch == 96 // 12
+    assert all(len({single.datasets[i] for i in single.rows(k)}) == 1 for k in range(single.per_epoch))
+    mixed = data.PairBatches(table, renderer, micro_batch=6, world=2, seed=1, batching="mixed")
+    assert mixed.unused == {} and mixed.per_epoch == 112 // 12
 
 
 def test_ranks_split_each_global_batch(version_dir, tiny_dir, tok):

@@ -39,7 +39,10 @@ def _grads(model_dir, version_dir, rows, wrap_mode: str | None):
 
         net = sft.wrap(net, dist.Env(rank=dist.rank(), world=dist.world()), args)
     version = data.open_version(version_dir)
-    batch = data.render_pairs(rows, data.Renderer(model_dir, tok, media_root=version.media_root()))
+    # No blank image: rank 1's text-only pairs must carry no pixels at all, so the dummy vision pass is exercised
+    # (the pass matters with --no-blank-image, and for any batch without media).
+    renderer = data.Renderer(model_dir, tok, media_root=version.media_root(), blank_image=False)
+    batch = data.render_pairs(rows, renderer)
     loss, _ = sft.compute_loss(net, batch, args)
     loss.backward()
     grads = {}

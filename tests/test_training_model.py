@@ -132,9 +132,10 @@ def test_token_losses_are_the_models_own_cross_entropy_on_assistant_tokens(tiny_
     batch = data.render_pairs([row], renderer)
     with torch.no_grad():
         out = net(batch)
+        first = int(batch["image_grid_thw"][0].prod())  # the query's image (the caption target has the blank one)
         ref = hf(input_ids=batch["input_ids"][:1], attention_mask=batch["attention_mask"][:1],
-                 mm_token_type_ids=batch["mm_token_type_ids"][:1], pixel_values=batch["pixel_values"],
-                 image_grid_thw=batch["image_grid_thw"], labels=batch["labels"][:1])
+                 mm_token_type_ids=batch["mm_token_type_ids"][:1], pixel_values=batch["pixel_values"][:first],
+                 image_grid_thw=batch["image_grid_thw"][:1], labels=batch["labels"][:1])
     mine = out.nll[out.nll_seq == 0]
     assert len(mine) == int((batch["labels"][0] != -100).sum())
     torch.testing.assert_close(mine.mean(), ref.loss, atol=1e-5, rtol=1e-5)

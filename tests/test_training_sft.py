@@ -52,22 +52,30 @@ def test_lora_run_exports_a_loadable_model_with_trained_token_rows(tiny_dir, ver
     assert not any("lora" in k for k in hf.state_dict())  # adapters merged
     run = json.loads((out / "model" / "umedata_run.json").read_text())
     assert run["base_model"] == str(tiny_dir) and run["dataset_version_id"]
+    # the recipe's data defaults, recorded with the run
+    assert run["config"]["batching"] == "single-dataset" and run["config"]["blank_image"] is True
+    assert run["global_batch"] == 4 and run["unused_datasets"] == {}  # every fixture dataset fills a batch of 4
 
 
 def test_qwen2_5_vl_packed_checkpointed_run_with_every_data_option(version_dir, tmp_path):
     model = tiny.build(tmp_path / "tiny25", family="qwen2_5_vl")
     out = tmp_path / "run"
+    # the non-default data options; --max-length 120 cuts every query (126-133 tokens), no target (114)
     result = sft.main(["--dataset", str(version_dir), "--model", str(model), "--out", str(out), "--steps", "2",
                        "--micro-batch", "4", "--accum", "2", "--packed", "--grad-ckpt", "--hard-negatives", "1",
-                       "--single-dataset", "--blank-image", "--save-every", "1", "--no-progress", "--threads", "1"])
+                       "--batching", "mixed", "--no-blank-image", "--max-length", "120", "--save-every", "1",
+                       "--no-progress", "--threads", "1"])
     assert result["steps"] == 2
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
     assert all(r["negatives"] >= 3 for r in rows)  # 4 pairs: 3 in-batch, plus any hard negatives
+    assert [r["truncated"] for r in rows] == [8, 8]  # 4 queries x 2 micro-batches per step
+    assert all(r["gen_found"] == 1.0 for r in rows)  # truncation kept every <gen_emb>
     assert list((out / "tb").glob("events.*"))
     state = json.loads((out / "checkpoints" / "step_00000002" / "trainer.json").read_text())
     assert state["base_model"] == str(model) and state["position"] == 4
     assert state["config"]["mask_false_negatives"] is True  # the choice is recorded with the run
+    assert state["config"]["batching"] == "mixed" and state["config"]["blank_image"] is False
     hf, tok = M.load(str(out / "model"))
     assert tok.convert_tokens_to_ids(DISC_EMB) != tok.unk_token_id

@@ -8,13 +8,18 @@ are either embedded as bytes or referenced relative to the manifest's `media_roo
     chat template: the prompt is the user turn plus "<|im_start|>assistant\\n", the completion is
     assistant_text(...) + "<|im_end|>" tokenised on its own (as generation will produce it), and only completion
     tokens carry labels, so <gen_emb> and <|im_end|> are learned and system/user turns are not;
+  * fits a side into max_length without losing what the losses read: it cuts the middle of the reasoning first
+    (its head and tail stay, and so does "</think><answer>{summary}<gen_emb><|im_end|>"), then the middle of the
+    side's own text in the prompt (never media placeholders, <disc_emb> or the generation prompt); a side that
+    fits is tokenised exactly as it would be without this step;
   * turns images into pixel patches with the model's image processor (pixel bounds configurable), a video's
-    frames into ONE video input with training.video (even frame count), and optionally gives text-only sides a
-    blank 28x28 white image (as the reference does);
+    frames into ONE video input with training.video (even frame count), and gives text-only sides a blank 28x28
+    white image, as the reference does (on by default; released checkpoints expect it);
   * collates sequences [queries..., targets..., negatives...] with right padding for training or left padding
     for generation;
   * plans batches deterministically from (seed, epoch): a micro-batch is addressed by its global index, so a
-    resumed run asks for batch k and gets exactly what the interrupted run would have.
+    resumed run asks for batch k and gets exactly what the interrupted run would have. Each global batch comes
+    from one dataset by default (the reference's grouping), or from all of them mixed.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
-from umedata.format import IM_END, assistant_text, check_format_version, render_side
 from training.video import video_inputs
+from umedata.format import IM_END, THINK_OPEN, assistant_text, check_format_version, render_side, user_text
 
 IGNORE = -100
+BATCHING = ("single-dataset", "mixed")
 
 
 # ----------------------------------------------------------------------------------------------- version directory
@@ -125,7 +131,7 @@ class Renderer:
     """Side -> token ids, labels and pixel inputs, with the model folder's own tokenizer, template and processor."""
 
     def __init__(self, model_dir: str, tokenizer, media_root: str | None = None, min_pixels: int = 784,
-                 max_pixels: int = 2_359_296, video_max_pixels: int | None = None, blank_image: bool = False,
+                 max_pixels: int = 2_359_296, video_max_pixels: int | None = None, blank_image: bool = True,
                  max_length: int = 12_288):
         from transformers import AutoImageProcessor
 
@@ -144,6 +150,8 @@ class Renderer:
         self.image_pad, self.video_pad = ids("<|image_pad|>"), ids("<|video_pad|>")
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ids("<|endoftext|>")
         self.merge = self.image_processor.merge_size ** 2
+        # Truncation never removes an added token (<disc_emb>, <gen_emb>, media placeholders, chat markers).
+        self.protected = set(tokenizer.added_tokens_decoder)
 
     def load_image(self, ref: dict) -> Image.Image:
         if ref.get("bytes") is not None:
@@ -176,21 +184,68 @@ class Renderer:
                                     image_mean=ip.image_mean, image_std=ip.image_std)
             out["pixel_values_videos"], out["video_grid_thw"] = pv, grid[None]
             n_video = int(np.prod(grid)) // self.merge
-        prompt_ids, mm = self._expand(prompt_ids, n_per_image, n_video)
-
-        comp_ids: list[int] = []
+        comp_text, comp_ids = None, []
         if completion and side.reasoning is not None and side.summary is not None:
-            comp_ids = self.tokenizer(assistant_text(side.reasoning, side.summary) + IM_END,
-                                      add_special_tokens=False)["input_ids"]
-            # Keep every prompt token (media placeholders must match the pixel features); cut the completion's end.
-            comp_ids = comp_ids[: max(0, self.max_length - len(prompt_ids))]
+            comp_text = assistant_text(side.reasoning, side.summary) + IM_END
+            comp_ids = self.tokenizer(comp_text, add_special_tokens=False)["input_ids"]
+        # Each placeholder becomes as many tokens as its media has merged patches.
+        media = sum(n_per_image) + n_video
+        media_extra = media - len(n_per_image) - (1 if frames else 0)
+        excess = len(prompt_ids) + media_extra + len(comp_ids) - self.max_length
+        cut = {"reasoning": 0, "text": 0}
+        if excess > 0:
+            prompt_ids, comp_ids, cut = self._fit(side, prompt, prompt_ids, comp_text, comp_ids, excess,
+                                                  media_extra, media)
+        prompt_ids, mm = self._expand(prompt_ids, n_per_image, n_video)
         out.update(
             input_ids=prompt_ids + comp_ids,
             labels=[IGNORE] * len(prompt_ids) + comp_ids,
             mm_token_type_ids=mm + [0] * len(comp_ids),
             prompt_len=len(prompt_ids),
+            cut=cut,
         )
         return out
+
+    def _fit(self, side: Side, prompt: str, prompt_ids: list[int], comp_text: str | None, comp_ids: list[int],
+             excess: int, media_extra: int, media: int) -> tuple[list[int], list[int], dict]:
+        """Remove `excess` tokens: from the middle of the reasoning first, then from the middle of the side's text.
+
+        Spans are found through the offsets of the whole-string tokenisation, so the kept tokens are the very
+        tokens an untruncated render has; only tokens lying wholly inside a span are cut."""
+        cut = {"reasoning": 0, "text": 0}
+        if comp_ids:
+            start = len(THINK_OPEN)
+            comp_ids, cut["reasoning"] = self._cut_middle(comp_text, comp_ids, (start, start + len(side.reasoning)),
+                                                          excess)
+            excess -= cut["reasoning"]
+        if excess > 0:
+            at = prompt.rfind(user_text(side.text))  # the side's text opens the user turn's text part
+            if at >= 0 and side.text:
+                prompt_ids, cut["text"] = self._cut_middle(prompt, prompt_ids, (at, at + len(side.text)), excess)
+                excess -= cut["text"]
+        if excess > 0:
+            raise ValueError(
+                f"side {side.side_id} does not fit max_length {self.max_length}: after cutting {cut['reasoning']} "
+                f"reasoning and {cut['text']} text tokens its prompt is still {len(prompt_ids) + media_extra} tokens "
+                f"({media} of them media) and its completion {len(comp_ids)}; raise --max-length or lower "
+                "--max-pixels / --video-max-pixels")
+        return prompt_ids, comp_ids, cut
+
+    def _cut_middle(self, text: str, ids: list[int], span: tuple[int, int], excess: int) -> tuple[list[int], int]:
+        """Drop up to `excess` of the tokens lying wholly inside the character span `span` of `text` (which `ids`
+        tokenises), from their middle: as many stay at the head as at the tail (the head one more when odd)."""
+        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        if len(offsets) != len(ids):
+            raise ValueError("truncation needs the tokenizer's offsets of the same tokenisation (a fast tokenizer)")
+        lo, hi = span
+        inside = [i for i, (a, b) in enumerate(offsets) if lo <= a < b <= hi and ids[i] not in self.protected]
+        n = min(excess, len(inside))
+        if n == 0:
+            return ids, 0
+        keep = len(inside) - n
+        head = keep - keep // 2
+        drop = set(inside[head : head + n])
+        return [t for i, t in enumerate(ids) if i not in drop], n
 
     def _expand(self, ids: list[int], n_per_image: list[int], n_video: int) -> tuple[list[int], list[int]]:
         """Replace each media placeholder token by as many copies as the media has merged patches."""
@@ -264,14 +319,19 @@ def collate(rendered: list[dict], pad_id: int, padding_side: str = "right") -> d
 
 
 # ----------------------------------------------------------------------------------------------------- batch plan
-def plan_epoch(datasets: list[str], global_batch: int, seed: int, epoch: int, single_dataset: bool) -> list[list[int]]:
+def plan_epoch(datasets: list[str], global_batch: int, seed: int, epoch: int,
+               batching: str = "single-dataset") -> list[list[int]]:
     """Row indices of every global micro-batch of one epoch; a function of (seed, epoch) only.
 
     Incomplete batches are dropped so every rank always holds the same number of pairs (the gathered InfoNCE
-    needs equal shapes). With `single_dataset`, each batch comes from one dataset, as the reference groups them.
+    needs equal shapes). "single-dataset" (the reference's grouping) draws each global micro-batch (micro-batch x
+    world, the pool InfoNCE sees) from one dataset, so in-batch negatives are of the positive's own kind; the
+    batches of all datasets are then shuffled together. "mixed" shuffles all rows together.
     """
+    if batching not in BATCHING:
+        raise ValueError(f"batching must be one of {BATCHING}, not {batching!r}")
     rng = np.random.default_rng([seed, epoch])
-    if single_dataset:
+    if batching == "single-dataset":
         groups: dict[str, list[int]] = {}
         for i, d in enumerate(datasets):
             groups.setdefault(d, []).append(i)
@@ -293,20 +353,27 @@ class PairBatches(torch.utils.data.Dataset):
     """
 
     def __init__(self, table, renderer: Renderer, micro_batch: int, world: int = 1, rank: int = 0, seed: int = 0,
-                 single_dataset: bool = False, hard_negatives: int = 0):
+                 batching: str = "single-dataset", hard_negatives: int = 0):
         self.table, self.renderer = table, renderer
         self.micro_batch, self.world, self.rank, self.seed = micro_batch, world, rank, seed
-        self.single_dataset, self.hard_negatives = single_dataset, hard_negatives
+        self.batching, self.hard_negatives = batching, hard_negatives
         self.datasets = table.column("dataset_name").to_pylist()
         self._plans: dict[int, list[list[int]]] = {}
         self.per_epoch = len(self._plan(0))
+        sizes: dict[str, int] = {}
+        for d in self.datasets:
+            sizes[d] = sizes.get(d, 0) + 1
+        # Under single-dataset batching a dataset smaller than one global batch never trains: say which.
+        self.unused = {d: n for d, n in sorted(sizes.items()) if n < micro_batch * world} \
+            if batching == "single-dataset" else {}
         if self.per_epoch == 0:
-            raise ValueError(f"{len(self.datasets)} rows cannot fill one global batch of {micro_batch * world}")
+            raise ValueError(f"{len(self.datasets)} rows cannot fill one global batch of {micro_batch * world} "
+                             f"with --batching {batching} (rows per dataset: {sizes})")
 
     def _plan(self, epoch: int) -> list[list[int]]:
         if epoch not in self._plans:
             self._plans = {epoch: plan_epoch(self.datasets, self.micro_batch * self.world, self.seed, epoch,
-                                             self.single_dataset)}
+                                             self.batching)}
         return self._plans[epoch]
 
     def rows(self, k: int) -> list[int]:
@@ -331,9 +398,11 @@ def render_pairs(rows: list[dict], renderer: Renderer, hard_negatives: int = 0, 
         negs += ns
         neg_of += [j] * len(ns)
     sides = qs + ts + negs
-    batch = collate([renderer.render(s) for s in sides], renderer.pad_id, padding_side)
+    rendered = [renderer.render(s) for s in sides]
+    batch = collate(rendered, renderer.pad_id, padding_side)
     batch.update(
         n_pairs=len(rows),
+        truncated=sum(1 for r in rendered if any(r["cut"].values())),  # sequences cut to fit max_length
         qry_keys=torch.tensor([side_key(s.side_id) for s in qs]),
         pos_keys=torch.tensor([side_key(s.side_id) for s in ts]),
         neg_keys=torch.tensor([side_key(s.side_id) for s in negs], dtype=torch.long),

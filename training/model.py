@@ -201,8 +201,14 @@ class EmbeddingModel(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------------- generation
+# The cap on generated completion tokens, one name (--max-completion-length) for every generation path; 2048 is the
+# reference's RL cap. Real reasoning runs ~400 tokens, so a much lower cap cuts <gen_emb> off and understates gen.
+MAX_COMPLETION_LENGTH = 2048
+
+
 @torch.no_grad()
-def generate_and_encode(net: EmbeddingModel, batch: dict, tokenizer, max_new_tokens: int = 256):
+def generate_and_encode(net: EmbeddingModel, batch: dict, tokenizer,
+                        max_completion_length: int = MAX_COMPLETION_LENGTH):
     """Greedy completions for a LEFT-padded prompt batch, then one forward over prompt + completion to read the
     generative embedding (generate() returns no hidden state for the token it sampled last).
 
@@ -215,7 +221,7 @@ def generate_and_encode(net: EmbeddingModel, batch: dict, tokenizer, max_new_tok
     # A sampled media placeholder would demand pixels the re-forward does not have (an untrained model does it).
     media_tokens = [hf.config.image_token_id, hf.config.video_token_id]
     seqs = hf.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       mm_token_type_ids=batch["mm_token_type_ids"], max_new_tokens=max_new_tokens,
+                       mm_token_type_ids=batch["mm_token_type_ids"], max_new_tokens=max_completion_length,
                        do_sample=False, eos_token_id=eos, pad_token_id=pad, suppress_tokens=media_tokens, **media)
     prompt_len = batch["input_ids"].shape[1]
     completion = seqs[:, prompt_len:]

@@ -10,7 +10,7 @@ turn ends with), and next-token losses on the assistant tokens. The loss is
 
 with symmetric InfoNCE at logit scale 50 over the micro-batch gathered across ranks (training/losses.py).
 
-Choices (defaults follow the reference 2B run unless said):
+Choices (defaults are the reference 2B run's; where one differs, its help text says why; run.json records all):
   * AdamW, lr 5e-5, cosine to 0 after 3 % linear warmup, weight decay 0, grad clip 1.0; bf16 autocast on GPU.
   * ViT frozen, its merger/projector and the LLM trained (--train-vit / --no-train-merger / --no-train-llm);
     --lora-r > 0 trains LoRA adapters on the LLM's linear layers plus the two new token rows instead.
@@ -19,7 +19,12 @@ Choices (defaults follow the reference 2B run unless said):
     Source hard negatives are off (--hard-negatives K adds K per pair, to the discriminative loss only: they
     carry no annotation to teacher-force).
   * A micro-batch without pixels runs a zero-weighted dummy vision pass so DDP/FSDP see every parameter used.
-  * Batches are mixed by default; --single-dataset draws each global batch from one dataset, as the reference.
+  * Each global micro-batch comes from one dataset, as the reference groups them (--batching single-dataset);
+    --batching mixed shuffles all datasets together. A dataset smaller than one global batch is then never
+    drawn: the run says which, in its log and run.json ("unused_datasets").
+  * Text-only sides get a blank 28x28 white image, as the reference feeds (--no-blank-image to give them none).
+  * A side longer than --max-length loses the middle of its reasoning first, then the middle of its own text;
+    <gen_emb> and the summary always stay (training/data.py). metrics.jsonl counts such sequences ("truncated").
   * --packed drops padding: all sequences of a micro-batch run as one row with a block-diagonal causal mask,
     giving the same losses. It pays off with --attn flash_attention_2 (varlen kernels, GPU); with sdpa the mask
     is dense, so attention grows with the packed length squared (slower than padding on CPU).
@@ -32,8 +37,10 @@ every --save-every steps (model, optimiser, scheduler, RNG, data position, datas
 
 Run:
     python -m training.tiny --out runs/tiny                                  # a tiny random model, seconds on CPU
+    # the tiny model learns from random weights in a few hundred steps only at a far higher lr than the recipe's
+    # 5e-5 (which is for fine-tuning a pretrained 2B model), hence --lr 2e-3 here
     python -m training.sft --dataset DIR --model runs/tiny --out runs/sft --steps 400 --micro-batch 16 --lr 2e-3
-    # one GPU, the 2B student (bf16 autocast, data rendered by 4 worker processes)
+    # one GPU, the 2B student (bf16 autocast, data rendered by 4 worker processes); the recipe's per-GPU batch
     python -m training.sft --dataset DIR --model Qwen/Qwen2-VL-2B-Instruct --out runs/sft2b \
         --micro-batch 4 --accum 4 --grad-ckpt --attn flash_attention_2 --workers 4 --save-every 500
     # 8 GPUs on one node (same flags; negatives per row = 4 x 8 - 1); add --fsdp for a 7B full fine-tune
@@ -70,7 +77,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=0, help="optimiser steps (0: from --epochs)")
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--micro-batch", type=int, default=4, help="pairs per rank per forward")
-    ap.add_argument("--accum", type=int, default=1, help="micro-batches per optimiser step")
+    ap.add_argument("--accum", type=int, default=1,
+                    help="micro-batches per optimiser step. The reference's 4 (x 4 pairs x 64 GPUs = 1024) belongs "
+                         "to its GPU count: what carries over is the global batch micro-batch x accum x world, so "
+                         "set this for yours (1024 / (4 x GPUs)); it adds no negatives, only averages gradients")
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--warmup", type=float, default=0.03, help="warmup fraction of the steps")
     ap.add_argument("--weight-decay", type=float, default=0.0)
@@ -82,15 +92,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--w-ce-t", type=float, default=1.0)
     ap.add_argument("--w-gen", type=float, default=1.0)
     ap.add_argument("--w-disc", type=float, default=1.0)
-    ap.add_argument("--mask-false-negatives", action=BOOL, default=True)
+    ap.add_argument("--mask-false-negatives", action=BOOL, default=True,
+                    help="drop in-batch negatives whose side_id equals the positive's. The reference does not "
+                         "mask; on by default because a repeated side (a class label) is the positive itself, "
+                         "and pushing a query away from its own target is a wrong gradient")
     ap.add_argument("--hard-negatives", type=int, default=0, help="source hard negatives per pair (0: unused)")
     # data
-    ap.add_argument("--single-dataset", action=BOOL, default=False)
+    ap.add_argument("--batching", choices=data.BATCHING, default="single-dataset",
+                    help="single-dataset: each global micro-batch from one dataset (the reference); mixed: all "
+                         "datasets shuffled together")
     ap.add_argument("--min-pixels", type=int, default=784)
     ap.add_argument("--max-pixels", type=int, default=2_359_296)
     ap.add_argument("--video-max-pixels", type=int, default=None)
     ap.add_argument("--max-length", type=int, default=12_288)
-    ap.add_argument("--blank-image", action=BOOL, default=False, help="28x28 white image on text-only sides")
+    ap.add_argument("--blank-image", action=BOOL, default=True,
+                    help="a 28x28 white image on text-only sides, as the reference (and its checkpoints) expect")
     ap.add_argument("--workers", type=int, default=0, help="data loader processes")
     # model
     ap.add_argument("--train-vit", action=BOOL, default=False)
@@ -99,9 +115,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: full fine-tune)")
     ap.add_argument("--lora-alpha", type=int, default=16)
     ap.add_argument("--lora-dropout", type=float, default=0.0)
-    ap.add_argument("--grad-ckpt", action=BOOL, default=False)
+    ap.add_argument("--grad-ckpt", action=BOOL, default=False,
+                    help="activation checkpointing (the reference uses it). Off by default: it changes memory and "
+                         "speed, not the result: it recomputes each layer's forward in the backward, a cost worth paying "
+                         "only where memory is short (a 2B model on one GPU)")
     ap.add_argument("--packed", action=BOOL, default=False, help="padding-free batches")
-    ap.add_argument("--attn", default="sdpa", help="sdpa | eager | flash_attention_2")
+    ap.add_argument("--attn", default="sdpa",
+                    help="sdpa | eager | flash_attention_2. The reference runs flash_attention_2; sdpa is the "
+                         "default because it needs no extra package and runs on CPU, with the same math")
     ap.add_argument("--fsdp", action=BOOL, default=False)
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
@@ -188,7 +209,8 @@ def compute_loss(net, batch: dict, args) -> tuple[torch.Tensor, dict]:
     parts = {"ce_q": ce_q.item(), "ce_t": ce_t.item(), "nce_gen": gen.loss.item(), "nce_disc": disc.loss.item(),
              "acc_gen": gen.accuracy, "acc_disc": disc.accuracy, "negatives": disc.negatives,
              "masked_false_negatives": disc.masked, "gen_found": out.gen_found[: 2 * b].float().mean().item(),
-             "tokens": int(batch["attention_mask"].sum()), "labelled_tokens": n_q + n_t}
+             "tokens": int(batch["attention_mask"].sum()), "labelled_tokens": n_q + n_t,
+             "truncated": batch.get("truncated", 0)}
     return loss, parts
 
 
@@ -230,7 +252,10 @@ def main(argv=None) -> dict:
                              max_pixels=args.max_pixels, video_max_pixels=args.video_max_pixels,
                              blank_image=args.blank_image, max_length=args.max_length)
     batches = data.PairBatches(table, renderer, args.micro_batch, env.world, env.rank, args.seed,
-                               args.single_dataset, args.hard_negatives)
+                               args.batching, args.hard_negatives)
+    if batches.unused and env.main:
+        print(f"[data] --batching {args.batching}: datasets smaller than one global batch of "
+              f"{args.micro_batch * env.world} are never drawn: {batches.unused}", flush=True)
     total = args.steps or max(1, int(args.epochs * batches.per_epoch) // args.accum)
 
     params = [p for p in net.parameters() if p.requires_grad]
@@ -239,7 +264,8 @@ def main(argv=None) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, warmup))
     meta = {"dataset_version_id": version.version_id, "dataset": str(args.dataset),
             "format_version": version.manifest["format_version"], "base_model": str(args.model),
-            "config": vars(args), "world_size": env.world}
+            "config": vars(args), "world_size": env.world,
+            "global_batch": args.micro_batch * args.accum * env.world, "unused_datasets": batches.unused}
 
     step = 0
     if args.resume:
@@ -299,7 +325,7 @@ def main(argv=None) -> dict:
         keys = sorted(sums)
         totals = dist.all_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64))
         rec = {k: float(v) / (args.accum * env.world) for k, v in zip(keys, totals)}
-        for k in ("tokens", "labelled_tokens"):
+        for k in ("tokens", "labelled_tokens", "truncated"):
             rec[k] = int(totals[keys.index(k)])
         rec.update(step=step, lr=scheduler.get_last_lr()[0], grad_norm=float(grad_norm),
                    step_time=time.time() - t0, world=env.world)
