@@ -1,6 +1,7 @@
 """Trainer step benchmark: tokens/s and step time of one SFT optimiser step (forward, backward, AdamW).
 
-CPU: the tiny Qwen2-VL (training/tiny.py) on rendered image + text pairs, padded and packed (padding-free).
+CPU: the tiny Qwen2-VL (training/tiny.py) on rendered image + text pairs, padded and packed (padding-free); the
+caption targets carry the blank 28x28 image, as the trainer renders text-only sides by default.
 GPU (when CUDA is available): a Qwen2-VL-2B-shaped model built from a config with random weights (no download),
 fp32 master weights, bf16 autocast, gradient checkpointing, ViT frozen, on synthetic pairs with one 448x448 image
 per query side. It reports model FLOPs utilisation
@@ -127,7 +128,8 @@ def qwen2vl_2b_config(layers: int = 28, vision_depth: int = 32):
 
 def synthetic_batch(pairs: int, text_len: int, image_side: int, device) -> dict:
     """2*pairs sequences: queries = one image + text, targets = text; a <disc_emb> in each prompt, a completion of
-    text_len // 4 tokens ending in <gen_emb> <|im_end|>. Token ids are random (the weights are random too)."""
+    text_len // 4 tokens ending in <gen_emb> <|im_end|>. Token ids are random (the weights are random too). The
+    targets' blank image (one merged token, 4 patches) is left out: at this size it is lost in the noise."""
     disc, gen, end, image = 151_657, 151_658, 151_645, 151_655
     grid = image_side // 14
     n_image = grid * grid // 4

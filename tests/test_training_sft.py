@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
 
@@ -79,3 +80,13 @@ def test_qwen2_5_vl_packed_checkpointed_run_with_every_data_option(version_dir, 
     assert state["config"]["batching"] == "mixed" and state["config"]["blank_image"] is False
     hf, tok = M.load(str(out / "model"))
     assert tok.convert_tokens_to_ids(DISC_EMB) != tok.unk_token_id
+
+
+def test_resume_refuses_a_different_batch_plan(tiny_dir, version_dir, tmp_path):
+    out = tmp_path / "run"
+    common = ["--dataset", str(version_dir), "--model", str(tiny_dir), "--out", str(out), "--micro-batch", "4",
+              "--save-every", "1", "--no-export", "--no-tensorboard", "--no-progress", "--threads", "1"]
+    sft.main([*common, "--steps", "1", "--batching", "mixed"])
+    with pytest.raises(ValueError, match="--batching mixed, this run has single-dataset"):
+        sft.main([*common, "--steps", "2", "--resume"])
+    assert sft.main([*common, "--steps", "2", "--resume", "--batching", "mixed"])["steps"] == 2

@@ -1,7 +1,8 @@
 """Compact trainer for reasoning-driven generative multimodal embeddings (UME-R1 recipe).
 
-Imports only torch, transformers, peft, pyarrow, fsspec, PIL, numpy, tqdm, tensorboard and `umedata.format`,
-so it runs unchanged in a GPU image that has none of the data side installed. Its only input is a dataset
+Imports only torch, transformers, peft, pyarrow, fsspec, PIL (pillow), numpy, tokenizers, tqdm and
+`umedata.format` (and tensorboard through torch.utils.tensorboard; tests/test_training_seam.py holds the exact
+list), so it runs unchanged in a GPU image that has none of the data side installed. Its only input is a dataset
 version directory (docs/interfaces.md).
 
     tiny.py       a tiny random-weight Qwen2-VL / Qwen2.5-VL + tokenizer + processor files, for tests and the demo

@@ -18,7 +18,8 @@ Choices (defaults are the reference 2B run's; where one differs, its help text s
     negatives). Same-side_id false negatives are masked (--no-mask-false-negatives for the reference's choice).
     Source hard negatives are off (--hard-negatives K adds K per pair, to the discriminative loss only: they
     carry no annotation to teacher-force).
-  * A micro-batch without pixels runs a zero-weighted dummy vision pass so DDP/FSDP see every parameter used.
+  * A micro-batch without pixels (text only, with --no-blank-image) runs a zero-weighted dummy vision pass so
+    DDP/FSDP see every parameter used.
   * Each global micro-batch comes from one dataset, as the reference groups them (--batching single-dataset);
     --batching mixed shuffles all datasets together. A dataset smaller than one global batch is then never
     drawn: the run says which, in its log and run.json ("unused_datasets").
@@ -37,8 +38,8 @@ every --save-every steps (model, optimiser, scheduler, RNG, data position, datas
 
 Run:
     python -m training.tiny --out runs/tiny                                  # a tiny random model, seconds on CPU
-    # the tiny model learns from random weights in a few hundred steps only at a far higher lr than the recipe's
-    # 5e-5 (which is for fine-tuning a pretrained 2B model), hence --lr 2e-3 here
+    # a random-weight tiny model learns in a few hundred CPU steps only at a far higher lr than the recipe's 5e-5
+    # (set for fine-tuning a pretrained 2B model), hence --lr 2e-3; 16 pairs per micro-batch give it more negatives
     python -m training.sft --dataset DIR --model runs/tiny --out runs/sft --steps 400 --micro-batch 16 --lr 2e-3
     # one GPU, the 2B student (bf16 autocast, data rendered by 4 worker processes); the recipe's per-GPU batch
     python -m training.sft --dataset DIR --model Qwen/Qwen2-VL-2B-Instruct --out runs/sft2b \
@@ -276,6 +277,12 @@ def main(argv=None) -> dict:
             state = checkpoint.load(path, net, optimizer, scheduler)
             if state["dataset_version_id"] != version.version_id:
                 raise ValueError(f"checkpoint trained on {state['dataset_version_id']}, not {version.version_id}")
+            # The batch plan is a function of these: resuming under others would silently change the data order.
+            old = state.get("config", {})
+            old_batching = old.get("batching") or ("single-dataset" if old.get("single_dataset") else "mixed")
+            for key, was, now in (("seed", old.get("seed"), args.seed), ("batching", old_batching, args.batching)):
+                if was != now:
+                    raise ValueError(f"checkpoint {path} ran with --{key} {was}, this run has {now}: pass the same")
             step = state["step"]
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" and not args.fsdp \
         else contextlib.nullcontext()
