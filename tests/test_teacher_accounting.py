@@ -6,7 +6,7 @@ import pytest
 import teacher_helpers as th
 from openai_server import OpenAIServer, Script
 
-from umedata.teacher.runner import TeacherRun
+from umedata.teacher.online import OnlineRun
 
 PRICE = {"input_per_mtok": 3.0, "output_per_mtok": 15.0}
 
@@ -15,7 +15,7 @@ def test_cost_tokens_and_attempts_are_recorded_and_rolled_up(warehouse, tmp_path
     th.seed(warehouse, tmp_path, n_pairs=12, images=True)
     with OpenAIServer(Script(latency_s=0.005, cycle=["ok", "ok", "429", "length", "500_always"])) as srv:
         cfg = th.config(srv.url, prices={"test-teacher": PRICE}, max_attempts=2)
-        s1 = TeacherRun(warehouse, cfg).run()
+        s1 = OnlineRun(warehouse, cfg).run()
     reqs = warehouse.sql("SELECT * FROM teacher_requests").to_pylist()
     for r in reqs:
         assert r["attempts"] >= 1 and r["elapsed_ms"] is not None

@@ -7,9 +7,9 @@ import json
 import teacher_helpers as th
 from openai_server import OpenAIServer, Script
 
-from umedata.teacher.backends.batch import export_batch, import_batch
+from umedata.teacher.batch import export_batch, import_batch
 from umedata.teacher.config import TeacherConfig
-from umedata.teacher.runner import TeacherRun
+from umedata.teacher.online import OnlineRun
 
 PRICE = {"input_per_mtok": 2.0, "output_per_mtok": 8.0, "batch_discount": 0.5}
 
@@ -45,7 +45,7 @@ def test_export_splits_at_the_request_limit_and_holds_the_keys(warehouse, tmp_pa
     # while exported, an online run with the same request keys sends none of them
     with OpenAIServer(Script()) as srv:
         cfg = th.config(srv.url, model="gpt-test", params={"temperature": 0.0, "max_tokens": 256, "seed": 0})
-        online = TeacherRun(warehouse, cfg).run()
+        online = OnlineRun(warehouse, cfg).run()
         assert srv.stats.snapshot()["total"] == 0
     assert online.leased == 0 and online.leased_elsewhere == n_sides
 

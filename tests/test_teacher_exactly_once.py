@@ -18,7 +18,7 @@ import teacher_helpers as th
 from openai_server import OpenAIServer, Script
 
 from umedata.format import Parsed, parse_assistant
-from umedata.teacher.runner import TeacherRun
+from umedata.teacher.online import OnlineRun
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,11 +31,11 @@ def test_rerun_of_a_finished_run_and_reparse_send_nothing(warehouse, tmp_path):
     sides = th.seed(warehouse, tmp_path, n_pairs=15, images=True)["sides"]
     with OpenAIServer(Script(latency_s=0.002)) as srv:
         cfg = th.config(srv.url)
-        first = TeacherRun(warehouse, cfg).run()
+        first = OnlineRun(warehouse, cfg).run()
         sent = srv.stats.snapshot()["total"]
-        again = TeacherRun(warehouse, cfg).run()
+        again = OnlineRun(warehouse, cfg).run()
         assert srv.stats.snapshot()["total"] == sent  # not one request
-        from umedata.teacher.store import reparse
+        from umedata.teacher.results import reparse
 
         counts = reparse(warehouse)
         assert srv.stats.snapshot()["total"] == sent
@@ -53,11 +53,11 @@ def _lenient(text: str | None) -> Parsed:
 
 
 def test_a_changed_parser_rederives_annotations_with_zero_requests(warehouse, tmp_path):
-    from umedata.teacher.store import reparse
+    from umedata.teacher.results import reparse
 
     th.seed(warehouse, tmp_path, n_pairs=10, images=False)
     with OpenAIServer(Script(latency_s=0.001, cycle=["ok", "no_gen_emb"])) as srv:
-        TeacherRun(warehouse, th.config(srv.url)).run()
+        OnlineRun(warehouse, th.config(srv.url)).run()
         sent = srv.stats.snapshot()["total"]
         strict_ok = _count(warehouse, "SELECT count(*) FROM annotations")
         quarantined = _count(warehouse, "SELECT count(*) FROM quarantine WHERE reason = 'malformed:no_gen_emb'")
@@ -78,7 +78,7 @@ def test_a_changed_parser_rederives_annotations_with_zero_requests(warehouse, tm
 def test_a_side_shared_by_many_pairs_is_requested_once(warehouse, tmp_path):
     data = th.seed(warehouse, tmp_path, n_pairs=12, images=False, shared_target=8)
     with OpenAIServer(Script(latency_s=0.002)) as srv:
-        TeacherRun(warehouse, th.config(srv.url)).run()
+        OnlineRun(warehouse, th.config(srv.url)).run()
         stats = srv.stats.snapshot()
     assert len(data["pairs"]) == 12 and len(data["sides"]) == 12 + 5  # 12 queries, 4 own targets + 1 shared
     assert stats["total"] == len(data["sides"])
@@ -88,7 +88,7 @@ def test_a_side_shared_by_many_pairs_is_requested_once(warehouse, tmp_path):
 def test_in_flight_cap_holds(warehouse, tmp_path):
     th.seed(warehouse, tmp_path, n_pairs=60, images=False)
     with OpenAIServer(Script(latency_s=0.02)) as srv:
-        TeacherRun(warehouse, th.config(srv.url, max_in_flight=8, endpoint={"max_in_flight": 64})).run()
+        OnlineRun(warehouse, th.config(srv.url, max_in_flight=8, endpoint={"max_in_flight": 64})).run()
         assert 1 < srv.stats.snapshot()["max_inflight"] <= 8
 
 

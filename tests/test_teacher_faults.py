@@ -9,7 +9,7 @@ from openai_server import PERMANENT, TRANSIENT, OpenAIServer, Script
 
 from umedata.teacher.backends import FatalEndpointError
 from umedata.teacher.credentials import MissingCredential
-from umedata.teacher.runner import TeacherRun
+from umedata.teacher.online import OnlineRun
 
 CYCLE = ["ok", *TRANSIENT, *PERMANENT, "reasoning"]
 # What each permanent fault must be recorded as.
@@ -38,7 +38,7 @@ def _run_faults(warehouse, tmp_path, transport: str, max_attempts: int = 3):
     script = Script(latency_s=0.005, cycle=list(CYCLE), retry_after_s=0.1, slow_s=1.0)
     with OpenAIServer(script) as srv:
         cfg = th.config(srv.url, timeout_s=0.4, max_attempts=max_attempts, endpoint={"transport": transport})
-        summary = TeacherRun(warehouse, cfg).run()
+        summary = OnlineRun(warehouse, cfg).run()
     return sides, script.faults, summary
 
 
@@ -77,10 +77,10 @@ def test_every_fault_is_retried_or_quarantined(warehouse, tmp_path, transport):
 def test_failed_keys_are_retried_by_a_later_run_and_their_quarantine_cleared(warehouse, tmp_path):
     th.seed(warehouse, tmp_path, n_pairs=3, images=False)
     with OpenAIServer(Script(latency_s=0.001, cycle=["500_always"])) as srv:
-        TeacherRun(warehouse, th.config(srv.url, max_attempts=2)).run()
+        OnlineRun(warehouse, th.config(srv.url, max_attempts=2)).run()
     assert warehouse.sql("SELECT count(*) AS n FROM quarantine WHERE reason = 'http_500'")["n"][0].as_py() == 6
     with OpenAIServer(Script(latency_s=0.001)) as srv:  # the server is healthy again
-        summary = TeacherRun(warehouse, th.config(srv.url)).run()
+        summary = OnlineRun(warehouse, th.config(srv.url)).run()
     assert summary.ok == 6
     assert warehouse.sql("SELECT count(*) AS n FROM quarantine")["n"][0].as_py() == 0
     assert warehouse.sql("SELECT count(*) AS n FROM validated_annotations")["n"][0].as_py() == 6
@@ -91,7 +91,7 @@ def test_api_key_comes_from_the_environment(warehouse, tmp_path, monkeypatch):
     monkeypatch.setenv("UMEDATA_TEST_TEACHER_KEY", "sk-good-0123")
     with OpenAIServer(Script(require_key="sk-good-0123")) as srv:
         cfg = th.config(srv.url, endpoint={"api_key_env": "UMEDATA_TEST_TEACHER_KEY"})
-        summary = TeacherRun(warehouse, cfg).run()
+        summary = OnlineRun(warehouse, cfg).run()
         assert srv.stats.auth_failures == 0
     assert summary.ok == 6
 
@@ -101,7 +101,7 @@ def test_missing_key_fails_before_anything_is_leased(warehouse, tmp_path, monkey
     monkeypatch.delenv("UMEDATA_TEST_TEACHER_KEY", raising=False)
     cfg = th.config("http://127.0.0.1:9/v1", endpoint={"api_key_env": "UMEDATA_TEST_TEACHER_KEY"})
     with pytest.raises(MissingCredential):
-        TeacherRun(warehouse, cfg).run()
+        OnlineRun(warehouse, cfg).run()
     assert warehouse.sql("SELECT count(*) AS n FROM teacher_requests")["n"][0].as_py() == 0
 
 
@@ -111,7 +111,7 @@ def test_refused_credentials_stop_the_run_and_release_its_leases(warehouse, tmp_
     with OpenAIServer(Script(require_key="sk-good-0123")) as srv:
         cfg = th.config(srv.url, endpoint={"api_key_env": "UMEDATA_TEST_TEACHER_KEY"})
         with pytest.raises(FatalEndpointError):
-            TeacherRun(warehouse, cfg).run()
+            OnlineRun(warehouse, cfg).run()
     held = warehouse.sql(
         "SELECT count(*) AS n FROM teacher_requests WHERE status = 'leased' AND lease_until > now()"
     )["n"][0].as_py()

@@ -24,7 +24,7 @@ def _row(text="a red square", media=None, modality="image", pv=None):
         for m in (media if media is not None else ["a" * 64])
     ]
     return {
-        "side_id": keys.canonical([text, media]),
+        "side_id": keys.stable_json([text, media]),
         "text": text,
         "modality": modality,
         "source": "src",
@@ -37,7 +37,7 @@ def _row(text="a red square", media=None, modality="image", pv=None):
 def _key(cfg: TeacherConfig, model: str = "m", **row_kw) -> str:
     row, t = _row(**row_kw)
     kp = cfg.key_params()
-    return keys.prepare(row, t, model, kp, keys.canonical(kp)).key
+    return keys.prepare(row, t, model, kp, keys.stable_json(kp)).key
 
 
 def test_request_key_changes_with_what_the_teacher_sees_only():
@@ -67,7 +67,7 @@ def test_stored_messages_reference_media_by_hash():
     row, t = _row(media=["c" * 64])
     cfg = TeacherConfig(backend="offline")
     kp = cfg.key_params()
-    req = keys.prepare(row, t, "m", kp, keys.canonical(kp))
+    req = keys.prepare(row, t, "m", kp, keys.stable_json(kp))
     assert "sha256:" + "c" * 64 in req.messages_json
     assert "base64" not in req.messages_json and "/m/" not in req.messages_json
 
@@ -84,7 +84,7 @@ def _items(n: int) -> list[keys.PreparedRequest]:
     out = []
     for i in range(n):
         row, t = _row(text=f"side {i}", media=[])
-        out.append(keys.prepare(row, t, "m", kp, keys.canonical(kp)))
+        out.append(keys.prepare(row, t, "m", kp, keys.stable_json(kp)))
     return out
 
 
@@ -97,7 +97,7 @@ def _lease(wh, items, owner, ttl=30.0):
             ttl_s=ttl,
             model="m",
             backend="offline",
-            key_params_json=keys.canonical(TeacherConfig(backend="offline").key_params()),
+            key_params_json=keys.stable_json(TeacherConfig(backend="offline").key_params()),
         )
 
 

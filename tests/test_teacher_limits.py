@@ -11,7 +11,7 @@ import teacher_helpers as th
 from openai_server import OpenAIServer, Script
 
 from umedata.teacher.limits import AdaptiveConcurrency, TokenBucket, apply_rate_headers, parse_duration, retry_after_s
-from umedata.teacher.runner import TeacherRun
+from umedata.teacher.online import OnlineRun
 
 
 def test_retry_after_forms():
@@ -93,7 +93,7 @@ def test_adaptive_concurrency_backs_off_a_queueing_server(warehouse, tmp_path):
             endpoint={"max_in_flight": 32, "metrics_url": srv.url[:-3] + "/metrics"},
             timeout_s=10,
         )
-        summary = TeacherRun(warehouse, cfg).run()
+        summary = OnlineRun(warehouse, cfg).run()
     ep = summary.endpoints["local"]
     assert summary.ok == summary.pending
     assert ep["limit_cuts"] > 0
@@ -108,7 +108,7 @@ def test_rpm_limit_and_server_rate_headers_are_obeyed(warehouse, tmp_path):
         # (30/s, burst 30), so the requests after the first burst are paced: well over a second in all
         cfg = th.config(srv.url, endpoint={"rpm": 6000})
         t0 = time.monotonic()
-        summary = TeacherRun(warehouse, cfg).run()
+        summary = OnlineRun(warehouse, cfg).run()
         elapsed = time.monotonic() - t0
     assert summary.ok == 80
     assert summary.endpoints["local"]["rpm"] == 1800

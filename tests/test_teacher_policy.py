@@ -8,7 +8,7 @@ import json
 import teacher_helpers as th
 from openai_server import OpenAIServer, Script
 
-from umedata.teacher.runner import TeacherRun
+from umedata.teacher.online import OnlineRun
 
 
 def _texts(body: bytes) -> str:
@@ -24,7 +24,7 @@ def _texts(body: bytes) -> str:
 def test_the_teacher_sees_only_the_side_it_annotates(warehouse, tmp_path):
     data = th.seed(warehouse, tmp_path, n_pairs=12, images=True, shared_target=3)
     with OpenAIServer(Script(latency_s=0.001, record_bodies=True)) as srv:
-        TeacherRun(warehouse, th.config(srv.url)).run()
+        OnlineRun(warehouse, th.config(srv.url)).run()
         bodies = list(srv.stats.bodies)
     texts = {s["text"] for s in data["sides"].values()}
     assert len(bodies) == len(data["sides"])
@@ -58,7 +58,7 @@ def test_sources_without_external_permission_only_reach_self_hosted_endpoints(wa
                 {"base_url": own.url, "name": "our-vllm", "self_hosted": True, "max_in_flight": 8},
             ],
         )
-        summary = TeacherRun(warehouse, cfg).run()
+        summary = OnlineRun(warehouse, cfg).run()
         ext_bodies, own_bodies = list(ext.stats.bodies), list(own.stats.bodies)
     assert summary.ok == 32
     assert ext_bodies and own_bodies  # requests were spread over both
@@ -80,7 +80,7 @@ def test_with_no_self_hosted_endpoint_closed_sources_are_not_sent_at_all(warehou
     th.seed(warehouse, tmp_path, n_pairs=1, source="open", external_ok=True, prefix="C", images=False)  # shared sides
     with OpenAIServer(Script(latency_s=0.001)) as ext:
         cfg = th.config(ext.url, endpoint={"self_hosted": False})
-        summary = TeacherRun(warehouse, cfg).run()
+        summary = OnlineRun(warehouse, cfg).run()
         assert ext.stats.snapshot()["total"] == 10  # the open source's own sides only
     assert summary.blocked_external == 10
     # the most restrictive source wins: a side the open source shares with the closed one stays home

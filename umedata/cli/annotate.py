@@ -45,9 +45,11 @@ def annotate(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Annotate sides with a teacher model (reasoning + summary), exactly once per request key."""
+    from umedata.teacher.annotate import make_run
+    from umedata.teacher.batch import BatchExport
     from umedata.teacher.config import load_config
-    from umedata.teacher.runner import Selection, TeacherRun
-    from umedata.teacher.store import reparse as do_reparse
+    from umedata.teacher.results import reparse as do_reparse
+    from umedata.teacher.run import Selection
 
     wh = writable(warehouse)
     if reparse:
@@ -55,21 +57,17 @@ def annotate(
         return
     cfg = load_config(config, backend=backend, model=model)
     if import_files:
-        from umedata.teacher.backends.batch import import_batch
+        from umedata.teacher.batch import import_batch
 
-        emit(import_batch(wh, cfg, list(import_files)).__dict__, fmt)
+        emit(import_batch(wh, cfg, list(import_files)).as_dict(), fmt)
         return
     selection = Selection(
         sources=source or None, datasets=dataset or None, splits=split or None, modalities=modality or None, limit=limit
     )
-    if cfg.backend == "batch":
-        from umedata.teacher.backends.batch import export_batch
-
-        summary, files = export_batch(wh, cfg, selection, out_dir=out, retry_failed=retry_failed)
-        emit({**summary, "files": [f.__dict__ for f in files]}, fmt)
-        return
-    run = TeacherRun(wh, cfg, selection, wait_for_leases=wait_for_leases, retry_failed=retry_failed)
     with progress("annotate", unit="requests", enabled=show_progress) as update:
-        run.on_progress = lambda p: update(p["answered"], p["pending"] or None)
-        summary = run.run()
-    emit(summary.as_dict(), fmt)
+        run = make_run(wh, cfg, selection, wait_for_leases=wait_for_leases, retry_failed=retry_failed, out_dir=out,
+                       on_progress=lambda p: update(p["answered"], p["pending"] or None))
+        summary = run.run().as_dict()
+    if isinstance(run, BatchExport):  # and the request files it wrote
+        summary["files"] = [f.__dict__ for f in run.files]
+    emit(summary, fmt)

@@ -1,15 +1,20 @@
-"""The `batch` backend: OpenAI Batch API request files out, result files in (half the price, within 24 h).
+"""The Batch API: request files out, result files in (half the price, within 24 h). Sends nothing itself.
 
-Export selects pending sides exactly as an online run does, leases their keys with status `exported` (lease
-length batch.lease_ttl_s, default 26 h), and writes JSONL request lines
-`{"custom_id": <request_key>, "method": "POST", "url": "/v1/chat/completions", "body": {...}}` — media inlined
-as data URLs, since the file is what the API reads — split at 50,000 requests / 200 MB per file (the API's
-limits). Files are written under a temp name and renamed when complete, and recorded in teacher_batch_files.
-Uploading and polling are left to the user (or the OpenAI CLI); nothing here needs network access.
+    summary, files = export_batch(wh, cfg, Selection(datasets=["ShapesI2T"]), out_dir="runs/batch")
+    # upload, wait, download with the provider's tools, then
+    imported = import_batch(wh, cfg, ["runs/batch/results-0.jsonl"])
 
-Import reads result (and error) files, judges each answer exactly like an online one, and commits in staged
-batches. Keys already done are skipped, so importing a file twice changes nothing. Exported keys whose results
-never come back stay leased until their lease expires; then a later export or online run claims them again.
+`BatchExport` is a consumer of the producer (producer.py), like the online sender: it takes the same pending
+sides, leases their keys with status `exported` for batch.lease_ttl_s (default 26 h), and writes JSONL request
+lines `{"custom_id": <request_key>, "method": "POST", "url": "/v1/chat/completions", "body": {...}}`, media
+inlined as data URLs (the file is what the API reads), split at 50,000 requests / 200 MB per file (the API's
+limits). Files are written under a temp name and renamed when complete, and recorded in teacher_batch_files in
+the same commit as any request that could not be written.
+
+`import_batch` reads result (and error) files and keeps the same books as an online run (run.py): each answer is
+judged exactly like an online one and committed in chunks. Keys already done are skipped, so importing a file
+twice changes nothing. Exported keys whose results never come back stay leased until their lease expires; then a
+later export or online run claims them again.
 """
 
 from __future__ import annotations
@@ -17,19 +22,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from umedata import sql
-from umedata.teacher import accounting, keys, store
-from umedata.teacher.answers import Parser, judge
+from umedata import tables
+from umedata.clock import utcnow
+from umedata.teacher.answers import Parser
 from umedata.teacher.backends.base import RETRYABLE_STATUS, TransportError
-from umedata.teacher.backends.openai_compat import DataUrlCache, materialize
+from umedata.teacher.backends.inline import DataUrlCache, inline_media
 from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
-from umedata.teacher.runner import Selection, TeacherRun, new_run_id
+from umedata.teacher.producer import Producer
+from umedata.teacher.results import KeyMeta
+from umedata.teacher.run import ImportSummary, ProgressFn, RunRecord, RunSummary, Selection, new_run_id
 from umedata.warehouse import Warehouse
 
 
@@ -83,24 +89,9 @@ class _FileWriter:
         return self.files
 
 
-class _Eligibility:
-    """Stands in for a backend during export: only decides where a side may go."""
-
-    name = "batch"
-    workers = 0
-
-    def __init__(self, self_hosted: bool):
-        self.self_hosted = self_hosted
-
-    def eligible(self, request: PreparedRequest) -> bool:
-        return request.external_ok or self.self_hosted
-
-    def stats(self) -> dict[str, Any]:
-        return {}
-
-
-class BatchExport(TeacherRun):
-    """Export pending requests as Batch API files; see the module docstring."""
+class BatchExport:
+    """Export pending requests as Batch API files; see the module docstring. `run()` returns the run summary;
+    `files` lists what was written."""
 
     def __init__(
         self,
@@ -109,84 +100,72 @@ class BatchExport(TeacherRun):
         selection: Selection | None = None,
         *,
         out_dir: str | Path | None = None,
-        **kwargs: Any,
+        run_id: str | None = None,
+        on_progress: ProgressFn | None = None,
+        retry_failed: bool = False,
+        spill_dir: str | Path | None = None,
     ):
         if cfg.backend != "batch":
             raise ValueError("BatchExport needs a config with backend = 'batch'")
-        super().__init__(wh, cfg, selection, **kwargs)
+        self.cfg = cfg
         self.out_dir = Path(out_dir or cfg.batch.out_dir)
-        self.lease_status = "exported"
-        self.lease_ttl_s = cfg.batch.lease_ttl_s
-        self.final_status = "exported"
+        self.record = RunRecord(wh, cfg, selection=selection, run_id=run_id, on_progress=on_progress)
+        # A batch file goes to an external API unless the config says the batch provider is self-hosted.
+        self.producer = Producer(
+            self.record,
+            eligible=lambda item: item.external_ok or cfg.batch.self_hosted,
+            status="exported",
+            lease_ttl_s=cfg.batch.lease_ttl_s,
+            retry_failed=retry_failed,
+            spill_dir=spill_dir,
+        )
+        served = [e.served_model for e in cfg.endpoints if e.served_model]
+        self.wire_model = served[0] if served else cfg.model  # the name the batch provider knows the model by
         self.files: list[BatchFile] = []
 
-    def _make_backend(self):
-        return _Eligibility(self.cfg.batch.self_hosted)
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
 
-    async def _main(self, backend) -> None:
-        import pyarrow.parquet as pq
+    def progress(self) -> dict[str, Any]:
+        return self.record.progress()
 
-        self.backend = backend
-        self._db_pool = ThreadPoolExecutor(1, thread_name_prefix="umedata-teacher-db")
-        b = self.cfg.batch
+    def run(self) -> RunSummary:
+        record, producer, b = self.record, self.producer, self.cfg.batch
         writer = _FileWriter(self.out_dir, self.run_id, b.max_requests_per_file, b.max_bytes_per_file)
         cache = DataUrlCache()
-        served = [e.served_model for e in self.cfg.endpoints if e.served_model]
-        model = served[0] if served else self.cfg.model  # the name the batch provider knows the model by
-        try:
-            if self.summary.pending:
-                for rb in pq.ParquetFile(self.spill_path).iter_batches(batch_size=self.cfg.lease_chunk):
-                    budget = self._budget()
-                    if budget == 0:
-                        break
-                    items = self._prepare(rb.to_pylist())
-                    if budget is not None:
-                        items = items[:budget]
-                    owned, status = await self._db(self._tx, self._lease, items)
-                    for it in items:
-                        if it.key not in owned:
-                            self.summary.already_done += status.get(it.key) == "finished"
-                            self.summary.leased_elsewhere += status.get(it.key) != "finished"
-                            continue
-                        self.summary.leased += 1
-                        self._write(it, writer, cache, model)
+        record.wh.recover()
+        with record.running(done="exported"), producer:
+            producer.spill()
+            for claim in producer.claims():
+                for item in claim.unsendable:
+                    record.unsendable(item)
+                for item in claim.requests:
+                    self._write(item, writer, cache)
+                record.report_progress()
             self.files = writer.close()
-            if not self.buffer.empty:
-                await self._db(store.commit, self.wh, self.buffer)
-            await self._db(self._tx, self._record_files)
-        finally:
-            self._db_pool.shutdown(wait=True)
-
-    def _write(self, it: PreparedRequest, writer: _FileWriter, cache: DataUrlCache, model: str) -> None:
-        meta = store.KeyMeta(it.key, it.side_id, it.source, self.cfg.model, it.prompt_version)
-        try:
-            messages = materialize(it, self.cfg.media.max_pixels, cache) if it.media else it.messages
-        except TransportError as err:
-            self.buffer.failed(meta, error=err, run_id=self.run_id, endpoint="batch", attempts=0, elapsed_ms=0.0)
-            self.summary.failed[err.kind] = self.summary.failed.get(err.kind, 0) + 1
-            return
-        body = {"model": model, "messages": messages, **self.cfg.params}
-        line = (
-            json.dumps(
-                {"custom_id": it.key, "method": "POST", "url": self.cfg.batch.endpoint, "body": body},
-                ensure_ascii=False,
+            now = utcnow()
+            files = tables.rows(
+                "teacher_batch_files",
+                [{**asdict(f), "run_id": self.run_id, "model": self.cfg.model, "created_at": now} for f in self.files],
             )
-            + "\n"
-        ).encode("utf-8")
+            record.commit(extra={"teacher_batch_files": files}, modes={"teacher_batch_files": "replace"})
+        return record.summary
+
+    def _write(self, item: PreparedRequest, writer: _FileWriter, cache: DataUrlCache) -> None:
+        try:
+            messages = inline_media(item, self.cfg.media.max_pixels, cache) if item.media else item.messages
+        except TransportError as err:
+            self.record.failed(self.record.meta(item), err, endpoint="batch", attempts=0, elapsed_s=0.0)
+            return
+        body = {"model": self.wire_model, "messages": messages, **self.cfg.params}
+        request = {"custom_id": item.key, "method": "POST", "url": self.cfg.batch.endpoint, "body": body}
+        line = (json.dumps(request, ensure_ascii=False) + "\n").encode("utf-8")
         if not writer.fits_alone(line):
             err = TransportError("request_too_large", f"{len(line)} bytes > batch file limit", retryable=False)
-            self.buffer.failed(meta, error=err, run_id=self.run_id, endpoint="batch", attempts=0, elapsed_ms=0.0)
-            self.summary.failed[err.kind] = self.summary.failed.get(err.kind, 0) + 1
+            self.record.failed(self.record.meta(item), err, endpoint="batch", attempts=0, elapsed_s=0.0)
             return
         writer.add(line)
-
-    def _record_files(self, con) -> None:
-        now = keys.utcnow()
-        for f in self.files:
-            con.execute(
-                "INSERT OR REPLACE INTO teacher_batch_files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [f.path, self.run_id, self.cfg.model, f.n_requests, f.bytes, f.sha256, now],
-            )
 
 
 def export_batch(
@@ -201,20 +180,6 @@ def export_batch(
     run = BatchExport(wh, cfg, selection, out_dir=out_dir, **kwargs)
     summary = run.run()
     return summary.as_dict(), run.files
-
-
-@dataclass
-class ImportSummary:
-    run_id: str
-    lines: int = 0
-    ok: int = 0
-    bad_answers: dict[str, int] = field(default_factory=dict)
-    failed: dict[str, int] = field(default_factory=dict)
-    already_done: int = 0
-    unknown_keys: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
 
 
 def _error_of(line: dict[str, Any]) -> TransportError:
@@ -238,89 +203,49 @@ def import_batch(
     run_id: str | None = None,
 ) -> ImportSummary:
     """Import Batch API output/error files; judge and commit each answer once. Sends nothing."""
-    from umedata.format import parse_assistant
+    s = ImportSummary(run_id or new_run_id(), model=cfg.model)
+    record = RunRecord(wh, cfg, s, selection={"files": [str(f) for f in files]}, parse=parse, backend="batch",
+                       batch_price=True)
 
-    parse = parse or parse_assistant
-    run_id = run_id or new_run_id()
-    s = ImportSummary(run_id)
-    wh.recover()
-    with wh.transaction() as con:
-        con.execute(
-            "INSERT INTO teacher_runs (run_id, backend, model, status, selection, config, started_at) "
-            "VALUES (?, 'batch', ?, 'importing', ?, ?, ?)",
-            [
-                run_id,
-                cfg.model,
-                json.dumps({"files": [str(f) for f in files]}),
-                json.dumps(cfg.public(), default=str),
-                keys.utcnow(),
-            ],
-        )
-
-    def flush(lines: list[dict[str, Any]]) -> None:
+    def judge_chunk(lines: list[dict[str, Any]]) -> None:
         if not lines:
             return
-        ids = [ln.get("custom_id") for ln in lines]
-        with wh.reader() as con:
-            rows = con.execute(
-                "SELECT request_key, side_id, source, model, prompt_version, status FROM teacher_requests "
-                "WHERE request_key IN (SELECT unnest(?))",
-                [ids],
-            ).fetchall()
-        known = {r[0]: r for r in rows}
-        buf = store.ResultBuffer()
+        known = {r["request_key"]: r for r in wh.query(
+            "teacher_requests_by_key", {"keys": [ln.get("custom_id") for ln in lines]}
+        ).to_pylist()}
         for ln in lines:
             row = known.get(ln.get("custom_id"))
             if row is None:
                 s.unknown_keys += 1
                 continue
-            if row[5] == "done":
+            if row["status"] == "done":
                 s.already_done += 1
                 continue
-            meta = store.KeyMeta(row[0], row[1], row[2], row[3], row[4])
+            meta = KeyMeta(row["request_key"], row["side_id"], row["source"], row["model"], row["prompt_version"])
             resp = ln.get("response") or {}
             if resp.get("status_code") == 200 and isinstance(resp.get("body"), dict):
-                verdict = judge(resp["body"], parse)
-                cost = accounting.cost(cfg, verdict.prompt_tokens, verdict.completion_tokens, batch=True)
-                buf.done(
-                    meta,
-                    raw=json.dumps(resp["body"], ensure_ascii=False),
-                    verdict=verdict,
-                    run_id=run_id,
-                    backend="batch",
-                    endpoint="batch",
-                    attempts=1,
-                    cost_usd=cost,
-                    latency_ms=None,
-                    elapsed_ms=None,
-                )
-                accounting.tally(s, verdict, cost)
+                raw = json.dumps(resp["body"], ensure_ascii=False)
+                record.done(meta, resp["body"], raw, endpoint="batch", attempts=1, latency_s=None, elapsed_s=None)
             else:
-                err = _error_of(ln)
-                buf.failed(meta, error=err, run_id=run_id, endpoint="batch", attempts=1, elapsed_ms=0.0)
-                s.failed[err.kind] = s.failed.get(err.kind, 0) + 1
-        store.commit(wh, buf)
+                record.failed(meta, _error_of(ln), endpoint="batch", attempts=1, elapsed_s=0.0)
+        record.commit()
 
-    pending: list[dict[str, Any]] = []
-    for f in files:
-        with open(f, encoding="utf-8") as fh:
-            for raw in fh:
-                if not raw.strip():
-                    continue
-                s.lines += 1
-                try:
-                    pending.append(json.loads(raw))
-                except ValueError:
-                    s.failed["bad_result_line"] = s.failed.get("bad_result_line", 0) + 1
-                    continue
-                if len(pending) >= chunk:
-                    flush(pending)
-                    pending = []
-    flush(pending)
-    with wh.transaction() as con:
-        con.execute(sql.text("teacher_resolve_quarantine"))
-        con.execute(
-            "UPDATE teacher_runs SET status = 'imported', counts = ?, finished_at = ? WHERE run_id = ?",
-            [json.dumps(s.__dict__, default=str), keys.utcnow(), run_id],
-        )
+    wh.recover()
+    with record.running(status="importing", done="imported", prompts=False):
+        pending: list[dict[str, Any]] = []
+        for f in files:
+            with open(f, encoding="utf-8") as fh:
+                for raw in fh:
+                    if not raw.strip():
+                        continue
+                    s.lines += 1
+                    try:
+                        pending.append(json.loads(raw))
+                    except ValueError:
+                        s.failed["bad_result_line"] = s.failed.get("bad_result_line", 0) + 1
+                        continue
+                    if len(pending) >= chunk:
+                        judge_chunk(pending)
+                        pending = []
+        judge_chunk(pending)
     return s

@@ -1,17 +1,22 @@
-"""API keys: read at run time from the environment or a Prefect Secret block, held in memory only.
+"""API keys: read at run time from the environment or through a secret loader the caller passes, held in memory only.
 
 A key never enters the config, the warehouse, a log line, an artifact or a flow parameter: configs name the
-variable (or block) that holds it, and every error text that leaves a backend goes through `redact` first, in
-case a server echoes a header back.
+environment variable (`api_key_env`) or the secret (`api_key_secret`) that holds it. The library reads
+environment variables itself; a named secret is read by the `secret_loader` its caller hands in (the annotate
+flow passes one that reads Prefect Secret blocks), so the library never depends on where secrets are kept. Every
+error text that leaves a backend goes through `redact` first, in case a server echoes a header back.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 from umedata.errors import UserError
 from umedata.teacher.config import EndpointConfig
+
+SecretLoader = Callable[[str], str]
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -21,8 +26,8 @@ class MissingCredential(UserError, RuntimeError):
     pass
 
 
-def resolve_api_key(endpoint: EndpointConfig) -> str | None:
-    """The endpoint's key from $api_key_env, else from the Prefect Secret block api_key_secret, else None."""
+def resolve_api_key(endpoint: EndpointConfig, secret_loader: SecretLoader | None = None) -> str | None:
+    """The endpoint's key from $api_key_env, else from `secret_loader(api_key_secret)`, else None (no key)."""
     key: str | None = None
     if endpoint.api_key_env:
         key = os.environ.get(endpoint.api_key_env)
@@ -31,9 +36,15 @@ def resolve_api_key(endpoint: EndpointConfig) -> str | None:
                 f"endpoint {endpoint.name!r}: environment variable {endpoint.api_key_env} is not set"
             )
     if not key and endpoint.api_key_secret:
-        from prefect.blocks.system import Secret  # lazy: the library works without Prefect
-
-        key = Secret.load(endpoint.api_key_secret).get()
+        if secret_loader is None:
+            env = f"${endpoint.api_key_env}" if endpoint.api_key_env else "an environment variable named in api_key_env"
+            raise MissingCredential(
+                f"endpoint {endpoint.name!r}: its key is the secret {endpoint.api_key_secret!r}, which only the "
+                f"annotate flow (flows/annotate.py) reads; set {env} instead, or run the flow"
+            )
+        key = secret_loader(endpoint.api_key_secret)
+        if not key:
+            raise MissingCredential(f"endpoint {endpoint.name!r}: the secret {endpoint.api_key_secret!r} is empty")
     if key:
         remember(key)
     return key or None

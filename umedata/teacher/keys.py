@@ -19,19 +19,18 @@ from typing import Any
 
 import pyarrow as pa
 
-from umedata import sql
-from umedata.clock import utcnow
+from umedata import clock, sql
 from umedata.ids import digest
 from umedata.teacher.prompts import Template, render
 
 
-def canonical(obj: Any) -> str:
+def stable_json(obj: Any) -> str:
     """Stable JSON (sorted keys, no spaces, UTF-8 kept): the form every hash is taken over."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def params_hash(key_params: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(key_params).encode("utf-8")).hexdigest()
+    return hashlib.sha256(stable_json(key_params).encode("utf-8")).hexdigest()
 
 
 def request_key(model: str, prompt_version: str, messages_json: str, key_params_json: str) -> str:
@@ -96,7 +95,7 @@ def prepare(
                 problem = "media_missing"
             media.append(MediaRef(m["sha256"], m.get("path"), kind or "image", m.get("width"), m.get("height")))
     messages = render(template, row["text"], [m.sha256 for m in media])
-    messages_json = canonical(messages)
+    messages_json = stable_json(messages)
     return PreparedRequest(
         key=request_key(model, row["prompt_version"], messages_json, key_params_json),
         side_id=row["side_id"],
@@ -145,7 +144,7 @@ def lease(
     """Claim `items` for `owner` inside the caller's transaction; returns the keys now owned (others skip)."""
     if not items:
         return set()
-    now = utcnow()
+    now = clock.utcnow()
     ph = hashlib.sha256(key_params_json.encode("utf-8")).hexdigest()
     n = len(items)
     cand = pa.table(
@@ -165,18 +164,19 @@ def lease(
     )
     con.register("candidates", cand)
     try:
-        rows = con.execute(
-            sql.text("teacher_lease"),
-            {"owner": owner, "ttl_s": float(ttl_s), "status": status, "retry_failed": retry_failed},
-        ).fetchall()
+        rows = sql.execute(
+            con, "teacher_lease", {"owner": owner, "ttl_s": float(ttl_s), "status": status, "retry_failed": retry_failed}
+        )
     finally:
         con.unregister("candidates")
     return {r[0] for r in rows}
 
 
 def heartbeat(con, owner: str, ttl_s: float) -> None:
-    con.execute(sql.text("teacher_heartbeat"), {"owner": owner, "ttl_s": float(ttl_s)})
+    """Extend the leases `owner` holds, inside the caller's transaction."""
+    sql.execute(con, "teacher_heartbeat", {"owner": owner, "ttl_s": float(ttl_s)})
 
 
 def release(con, owner: str) -> None:
-    con.execute(sql.text("teacher_release"), {"owner": owner})
+    """Give back the keys `owner` leased but did not finish (claimable at once), inside the caller's transaction."""
+    sql.execute(con, "teacher_release", {"owner": owner})

@@ -1,9 +1,13 @@
-"""The offline stand-in: composes reasoning and summary from the side's own text and metadata, deterministically.
+"""The offline stand-in: a consumer that composes reasoning and summary from the side's own text and metadata,
+deterministically, instead of asking a model.
+
+    summary = OfflineRun(Warehouse(), load_config(None, backend="offline")).run()
 
 For the demo and tests only. Its model name always starts with "offline" (config enforces it) and every reasoning
 it writes says it is a template, so its rows cannot pass for a real teacher's. Nothing leaves the machine, so it
-may annotate sources that forbid external teachers. Its answers go through the same lease/commit/parse path as a
-real backend's and parse as ok with umedata.format.
+may annotate sources that forbid external teachers. It takes its requests from the same producer (leases) as a
+real run and keeps the same books (judged with umedata.format, where its answers parse as ok); composing an
+answer is computation, not waiting, so it runs synchronously, one leased chunk at a time.
 """
 
 from __future__ import annotations
@@ -11,12 +15,16 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from umedata.format import ANSWER_CLOSE, ANSWER_OPEN, DISC_EMB, GEN_EMB, IM_END, THINK_CLOSE, THINK_OPEN, assistant_text
-from umedata.teacher.backends.base import Answer, Reply
+from umedata.teacher.answers import Parser
 from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
+from umedata.teacher.producer import Producer
+from umedata.teacher.run import ProgressFn, RunRecord, RunSummary, Selection
+from umedata.warehouse import Warehouse
 
 _TOKENS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE, GEN_EMB, DISC_EMB, IM_END)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
@@ -66,41 +74,74 @@ def compose(req: PreparedRequest) -> tuple[str, str]:
     return " ".join(parts), summary
 
 
-class OfflineBackend:
-    name = "offline"
+def reply_body(req: PreparedRequest, model: str) -> dict[str, Any]:
+    """A chat-completion body, as a server would send it, carrying the composed answer."""
+    reasoning, summary = compose(req)
+    content = assistant_text(reasoning, summary)
+    return {
+        "id": f"offline-{req.key[:16]}",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": len(req.messages_json) // 4, "completion_tokens": len(content) // 4},
+    }
 
-    def __init__(self, cfg: TeacherConfig):
+
+class OfflineRun:
+    """One run of the stand-in (backend "offline"): claims chunks, answers them, commits every `commit_every`
+    results or `commit_interval_s` seconds."""
+
+    def __init__(
+        self,
+        wh: Warehouse,
+        cfg: TeacherConfig,
+        selection: Selection | None = None,
+        *,
+        run_id: str | None = None,
+        parse: Parser | None = None,
+        on_progress: ProgressFn | None = None,
+        wait_for_leases: bool = False,
+        retry_failed: bool = False,
+        spill_dir: str | Path | None = None,
+    ):
+        if cfg.backend != "offline":
+            raise ValueError("OfflineRun needs a config with backend = 'offline'")
         self.cfg = cfg
-        self.workers = 1  # answers are computed synchronously; more workers would only add switching
-        self.answered = 0
+        self.record = RunRecord(wh, cfg, selection=selection, run_id=run_id, parse=parse, on_progress=on_progress)
+        self.producer = Producer(self.record, wait_for_leases=wait_for_leases, retry_failed=retry_failed,
+                                 spill_dir=spill_dir)
 
-    def eligible(self, request: PreparedRequest) -> bool:
-        return True  # nothing leaves the machine
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
 
-    async def start(self) -> None:
-        pass
+    def progress(self) -> dict[str, Any]:
+        return self.record.progress()
 
-    async def close(self) -> None:
-        pass
-
-    def reply_for(self, req: PreparedRequest) -> Reply:
-        t0 = time.perf_counter()
-        reasoning, summary = compose(req)
-        content = assistant_text(reasoning, summary)
-        body: dict[str, Any] = {
-            "id": f"offline-{req.key[:16]}",
-            "object": "chat.completion",
-            "model": self.cfg.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": len(req.messages_json) // 4, "completion_tokens": len(content) // 4},
-        }
-        self.answered += 1
-        return Reply(body=body, raw=json.dumps(body, ensure_ascii=False), latency_s=time.perf_counter() - t0)
-
-    async def answer(self, request: PreparedRequest) -> Answer:
-        t0 = time.perf_counter()
-        reply = self.reply_for(request)
-        return Answer(reply, None, 1, "offline", time.perf_counter() - t0)
-
-    def stats(self) -> dict[str, Any]:
-        return {"offline": {"answered": self.answered}}
+    def run(self) -> RunSummary:
+        record, producer, cfg = self.record, self.producer, self.cfg
+        record.wh.recover()
+        with record.running(), producer:
+            producer.spill()
+            last_commit = last_beat = time.monotonic()
+            for claim in producer.claims():
+                for item in claim.unsendable:
+                    record.unsendable(item)
+                for item in claim.requests:
+                    t0 = time.perf_counter()
+                    body = reply_body(item, cfg.model)
+                    raw = json.dumps(body, ensure_ascii=False)
+                    elapsed = time.perf_counter() - t0
+                    record.done(record.meta(item), body, raw, endpoint="offline", attempts=1, latency_s=elapsed,
+                                elapsed_s=elapsed)
+                now = time.monotonic()
+                if len(record.buffer) >= cfg.commit_every or now - last_commit >= cfg.commit_interval_s:
+                    record.commit()
+                    last_commit = now
+                if now - last_beat >= producer.lease_ttl_s / 3:  # chunks still claimed wait in the buffer
+                    producer.heartbeat()
+                    last_beat = now
+                record.report_progress()
+            record.commit()
+            record.summary.endpoints = {"offline": {"answered": record.answered}}
+        return record.summary

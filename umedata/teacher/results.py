@@ -1,4 +1,5 @@
-"""Turning answers into warehouse rows, committing them in staged batches, and re-deriving them (`reparse`).
+"""Result rows: a judged answer (or a failure) as warehouse rows, committed through the warehouse's door, and
+re-derived from stored answers without a request (`reparse`).
 
 One finished key writes, in one staged batch (one transaction):
 - teacher_requests: its status, outcome, accounting (INSERT OR REPLACE on the columns given; the lease-time
@@ -186,21 +187,30 @@ class ResultBuffer:
         )
         self.quarantine_row(meta.source, meta.key, error.kind, f"after {attempts} attempt(s): {text}")
 
-    def stage_into(self, batch) -> None:
-        # Order matters only for readability: all land in one transaction.
-        batch.add("teacher_requests", self.requests.table(), mode="replace")
-        batch.add("teacher_responses", self.responses.table(), mode="ignore")
-        batch.add("annotations", self.annotations.table(), mode="ignore")
-        batch.add("quarantine", self.quarantine.table(), mode="ignore")
+    def tables(self) -> dict[str, pa.Table]:
+        return {
+            "teacher_requests": self.requests.table(),
+            "teacher_responses": self.responses.table(),
+            "annotations": self.annotations.table(),
+            "quarantine": self.quarantine.table(),
+        }
 
 
-def commit(wh: Warehouse, buffer: ResultBuffer) -> dict[str, int]:
-    """Stage the buffer as parquet shards and apply them in one transaction."""
-    if buffer.empty:
+# How each table lands: a key's status and outcome overwrite its lease row; the first stored answer, annotation and
+# quarantine row of a key win.
+MODES = {"teacher_requests": "replace", "teacher_responses": "ignore", "annotations": "ignore", "quarantine": "ignore"}
+
+
+def commit(
+    wh: Warehouse,
+    buffer: ResultBuffer,
+    extra: dict[str, pa.Table] | None = None,
+    modes: dict[str, str] | None = None,
+) -> dict[str, int]:
+    """Commit the buffer (and any `extra` tables landing with it) in one transaction (Warehouse.commit_tables)."""
+    if buffer.empty and not extra:
         return {}
-    batch = wh.stage()
-    buffer.stage_into(batch)
-    return wh.commit(batch)
+    return wh.commit_tables({**buffer.tables(), **(extra or {})}, {**MODES, **(modes or {})})
 
 
 # -- reparse ---------------------------------------------------------------------------------------------------
@@ -208,17 +218,14 @@ def commit(wh: Warehouse, buffer: ResultBuffer) -> dict[str, int]:
 
 def _pages(wh: Warehouse, model: str | None, prompt_version: str | None, page: int) -> Iterator[list[dict[str, Any]]]:
     after = ""
-    query = sql.text("teacher_stored_responses")
     while True:
-        with wh.reader() as con:
-            rows = con.execute(
-                query, {"model": model, "prompt_version": prompt_version, "after": after, "page": page}
-            ).fetchall()
-            cols = [d[0] for d in con.description]
+        rows = wh.query(
+            "teacher_stored_responses", {"model": model, "prompt_version": prompt_version, "after": after, "page": page}
+        ).to_pylist()
         if not rows:
             return
-        yield [dict(zip(cols, r, strict=True)) for r in rows]
-        after = rows[-1][0]
+        yield rows
+        after = rows[-1]["request_key"]
 
 
 def reparse(
@@ -238,7 +245,6 @@ def reparse(
 
     parse = parse or parse_assistant
     counts = {"responses": 0, "ok": 0, "bad": 0, "changed": 0}
-    apply_sql = sql.text("teacher_reparse_apply")
     for rows in _pages(wh, model, prompt_version, page):
         buf = ResultBuffer()
         keys, outcomes = [], []
@@ -256,9 +262,10 @@ def reparse(
             counts["changed"] += verdict.outcome != r["outcome"]
         counts["responses"] += len(rows)
         reparsed = pa.table({"request_key": pa.array(keys, pa.string()), "outcome": pa.array(outcomes, pa.string())})
+        relations = {"reparsed": reparsed, "new_annotations": buf.annotations.table(),
+                     "new_quarantine": buf.quarantine.table()}
         with wh.transaction() as con:
-            con.register("reparsed", reparsed)
-            con.register("new_annotations", buf.annotations.table())
-            con.register("new_quarantine", buf.quarantine.table())
-            con.execute(apply_sql)
+            for name, table in relations.items():
+                con.register(name, table)
+            sql.execute(con, "teacher_reparse_apply")
     return counts

@@ -1,11 +1,14 @@
--- Sides a teacher run still has to annotate, with everything needed to build their requests.
--- Parameters: $model, $params_hash, $sources, $datasets, $splits, $modalities (VARCHAR[] or NULL = all),
+-- Sides a teacher run still has to annotate, with everything needed to build their requests, written to a parquet
+-- file ($spill_path) in small row groups: COPY streams inside DuckDB, so the client never holds more than a few
+-- thousand pending sides at once, however many there are.
+-- Parameters: $spill_path, $model, $params_hash, $sources, $datasets, $splits, $modalities (VARCHAR[] or NULL = all),
 --             $include_negatives (BOOLEAN), $retry_failed (BOOLEAN: also keys that failed for good).
 -- Relation supplied by the caller: prompt_versions(modality, prompt_version), one row per modality.
 -- A side counts as used by every pair that names it; it may go to an external teacher only if *every* source
 -- using it allows that (the most restrictive source wins). A side is pending unless it already has an ok
 -- annotation for (model, prompt_version), or its request for these exact params is finished (done, or failed
 -- for good).
+COPY (
 WITH uses AS (
     SELECT qry_side_id AS side_id, source, dataset_name, split FROM pairs
     UNION ALL
@@ -63,4 +66,5 @@ media_info AS (
     GROUP BY mi.side_id
 )
 SELECT p.side_id, p.text, p.modality, p.source, p.external_ok, p.prompt_version, mi.media_info
-FROM pending p LEFT JOIN media_info mi ON mi.side_id = p.side_id;
+FROM pending p LEFT JOIN media_info mi ON mi.side_id = p.side_id
+) TO $spill_path (FORMAT parquet, ROW_GROUP_SIZE 4096);

@@ -1,25 +1,15 @@
-"""Teacher backends behind one interface: `await backend.answer(request) -> Answer`.
+"""What goes over the wire to a teacher, behind one interface: `await backend.answer(request) -> Answer`.
 
-- `openai`  (openai_compat.py): any OpenAI-compatible base URL (vLLM, SGLang, OpenAI), several endpoints spread;
-- `offline` (offline.py): a deterministic stand-in for the demo and tests, model name "offline-template";
-- `batch`   (batch.py): not an online backend: exports Batch API request files and imports their results.
+    base.py           Answer, Reply, TransportError, the Backend protocol, the one RETRYABLE_STATUS set
+    openai_compat.py  any OpenAI-compatible server (vLLM, SGLang, OpenAI), several endpoints spread, limits, retries
+    inline.py         media references -> data URLs (for a request sent now or written to a Batch API file)
+
+Backends know requests and answers only; runs, leases and the warehouse are the consumers' business
+(online.py drives a backend, offline.py and batch.py need none).
 """
 
 from __future__ import annotations
 
 from umedata.teacher.backends.base import Answer, Backend, FatalEndpointError, Reply, TransportError
-from umedata.teacher.config import TeacherConfig
 
-__all__ = ["Answer", "Backend", "FatalEndpointError", "Reply", "TransportError", "make_backend"]
-
-
-def make_backend(cfg: TeacherConfig) -> Backend:
-    if cfg.backend == "offline":
-        from umedata.teacher.backends.offline import OfflineBackend
-
-        return OfflineBackend(cfg)
-    if cfg.backend == "openai":
-        from umedata.teacher.backends.openai_compat import OpenAIBackend
-
-        return OpenAIBackend(cfg)
-    raise ValueError(f"backend {cfg.backend!r} has no online mode; use export_batch / import_batch")
+__all__ = ["Answer", "Backend", "FatalEndpointError", "Reply", "TransportError"]

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
 import aiohttp
@@ -33,8 +32,9 @@ from umedata.teacher.backends.base import (
     Reply,
     TransportError,
 )
+from umedata.teacher.backends.inline import DataUrlCache, inline_media
 from umedata.teacher.config import EndpointConfig, TeacherConfig
-from umedata.teacher.credentials import redact, resolve_api_key
+from umedata.teacher.credentials import SecretLoader, redact, resolve_api_key
 from umedata.teacher.keys import PreparedRequest
 from umedata.teacher.limits import (
     AdaptiveConcurrency,
@@ -44,7 +44,6 @@ from umedata.teacher.limits import (
     retry_after_s,
     retry_policy,
 )
-from umedata.teacher.prompts import MEDIA_REF
 
 try:  # orjson ships with Prefect; the stdlib is the fallback
     import orjson
@@ -180,70 +179,11 @@ class SdkTransport:
         return await self._aux.get_text(url)
 
 
-class DataUrlCache:
-    """Encoded media by (sha256, max_pixels), bounded in bytes: a shared image (a class label's picture) is read
-    and encoded once, and memory stays flat however long the run."""
-
-    def __init__(self, max_bytes: int = 64 << 20):
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._items: OrderedDict[tuple[str, int], str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, sha: str, path: str, max_pixels: int) -> str:
-        from umedata.media import data_url  # lazy: PIL only when a request carries media
-
-        k = (sha, max_pixels)
-        with self._lock:
-            hit = self._items.get(k)
-            if hit is not None:
-                self._items.move_to_end(k)
-                return hit
-        url = data_url(path, max_pixels)
-        if len(url) <= self.max_bytes // 4:
-            with self._lock:
-                if k not in self._items:
-                    self._items[k] = url
-                    self.size += len(url)
-                while self.size > self.max_bytes and self._items:
-                    _, old = self._items.popitem(last=False)
-                    self.size -= len(old)
-        return url
-
-
-def materialize(req: PreparedRequest, max_pixels: int, cache: DataUrlCache) -> list[dict[str, Any]]:
-    """The request's messages with each sha256:<hex> media reference replaced by a data URL of its bytes."""
-    paths = {m.sha256: m.path for m in req.media}
-    out = []
-    for msg in req.messages:
-        content = msg["content"]
-        if isinstance(content, list):
-            parts = []
-            for part in content:
-                url = part.get("image_url", {}).get("url", "") if part.get("type") == "image_url" else ""
-                if url.startswith(MEDIA_REF):
-                    sha = url[len(MEDIA_REF) :]
-                    path = paths.get(sha)
-                    try:
-                        if not path:
-                            raise FileNotFoundError(sha)
-                        encoded = cache.get(sha, path, max_pixels)
-                    except FileNotFoundError as exc:
-                        raise TransportError("media_missing", f"{sha}: {exc}", retryable=False) from None
-                    except Exception as exc:  # undecodable bytes: a media problem, not a teacher one
-                        raise TransportError("corrupt_media", f"{sha}: {exc}", retryable=False) from None
-                    part = {"type": "image_url", "image_url": {**part["image_url"], "url": encoded}}
-                parts.append(part)
-            msg = {**msg, "content": parts}
-        out.append(msg)
-    return out
-
-
 _WAITING = re.compile(r"^vllm:num_requests_waiting(?:\{[^}]*\})?\s+([0-9.eE+-]+)", re.MULTILINE)
 
 
 class Endpoint:
-    def __init__(self, cfg: EndpointConfig, tcfg: TeacherConfig):
+    def __init__(self, cfg: EndpointConfig, tcfg: TeacherConfig, secret_loader: SecretLoader | None = None):
         self.cfg = cfg
         self.name = cfg.name
         self.wire_model = cfg.served_model or tcfg.model
@@ -259,7 +199,7 @@ class Endpoint:
         )
         self.rpm = TokenBucket(cfg.rpm) if cfg.rpm else None
         self.tpm = TokenBucket(cfg.tpm) if cfg.tpm else None
-        key = resolve_api_key(cfg)
+        key = resolve_api_key(cfg, secret_loader)
         kind = AiohttpTransport if cfg.transport == "aiohttp" else SdkTransport
         self.transport = kind(cfg, key, tcfg.timeout_s, self.adaptive.max_limit + 8)
         self.inflight = 0
@@ -358,9 +298,9 @@ class EndpointPool:
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, cfg: TeacherConfig):
+    def __init__(self, cfg: TeacherConfig, secret_loader: SecretLoader | None = None):
         self.cfg = cfg
-        self.endpoints = [Endpoint(e, cfg) for e in cfg.endpoints]
+        self.endpoints = [Endpoint(e, cfg, secret_loader) for e in cfg.endpoints]
         self.all = tuple(self.endpoints)
         self.self_hosted = tuple(e for e in self.endpoints if e.cfg.self_hosted)
         self.pool = EndpointPool(self.endpoints)
@@ -399,7 +339,7 @@ class OpenAIBackend:
     async def _payload(self, req: PreparedRequest, model: str) -> dict[str, Any]:
         if req.media:
             loop = asyncio.get_running_loop()
-            messages = await loop.run_in_executor(None, materialize, req, self.cfg.media.max_pixels, self.media_cache)
+            messages = await loop.run_in_executor(None, inline_media, req, self.cfg.media.max_pixels, self.media_cache)
         else:
             messages = req.messages
         return {"model": model, "messages": messages, **self.cfg.params}
