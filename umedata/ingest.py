@@ -33,12 +33,13 @@ import pyarrow.compute as pc
 
 from umedata import ids, tables
 from umedata.clock import utcnow
+from umedata.errors import FileError, MediaError
 from umedata.format import parse_assistant
-from umedata.media import MediaError, MediaInfo, MediaResolver, is_blank
+from umedata.media import MediaInfo, MediaResolver, is_blank
 from umedata.sources import adapter_for
-from umedata.sources.base import KNOWN_TASKS, PATHS, lists_from
+from umedata.sources.arrays import PATHS, lists_from
 from umedata.sources.config import DatasetSpec, SourceSpec
-from umedata.sources.readers import FileError
+from umedata.sources.mmeb import KNOWN_TASKS
 from umedata.warehouse import StagedBatch, Warehouse
 
 MODALITY_ORDER = ("text", "image", "visdoc", "video")  # "most visual" wins when a pair's modality is inferred
@@ -250,7 +251,7 @@ class _Run:
         kept_idx, kept_parents = idx[keep], parents[keep]
         pages = np.bincount(kept_parents[refs.page[kept_idx]], minlength=m) > 0 if m else np.zeros(0, dtype=bool)
         return _Mapped(
-            lists_from(kept_parents, refs.sha.take(pa.array(kept_idx)), m), pages, (kept_idx, owner[kept_parents]), kind
+            lists_from(kept_parents, refs.sha.take(pa.array(kept_idx)), m).cast(PATHS), pages, (kept_idx, owner[kept_parents]), kind
         )
 
     def _videos(self, frames: pa.Array, refs: _Refs) -> tuple[pa.Array, np.ndarray, dict[int, tuple[MediaInfo, list]]]:
@@ -594,8 +595,9 @@ def ingest_source(
                 )
             for path in files:
                 try:
-                    for file, chunk in adapter.chunks(path, batch_rows, store_bytes=run.resolver.store_bytes):
-                        committer.add(run.process(chunk, dataset, _label(spec, file), path.stem), rows=chunk.num_rows)
+                    for block in adapter.read(path, batch_rows):
+                        chunk = adapter.to_chunk(block, run.resolver.store_bytes)
+                        committer.add(run.process(chunk, dataset, _label(spec, block.file), path.stem), rows=chunk.num_rows)
                         if progress is not None:
                             progress(summary.rows_seen)
                 except FileError as exc:

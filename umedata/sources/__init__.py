@@ -1,8 +1,16 @@
-"""Ingest adapters: each turns one published layout into canonical chunks (see base.py)."""
+"""Ingest adapters: each turns one published layout into canonical chunks.
+
+    config.py    the TOML source config (SourceSpec, DatasetSpec)
+    readers.py   data files in blocks (parquet, JSON Lines, JSON arrays, HF folders)
+    values.py    one value of a flat field into its uniform type (records, odd columns)
+    chunk.py     the canonical chunk: its schema, built from a block's columns or records
+    adapter.py   the adapter base (mapping, clean, flatten_record; read, to_chunk)
+    mmeb.py ume_r1.py generic.py   the layouts
+"""
 
 from __future__ import annotations
 
-from umedata.sources.base import Adapter
+from umedata.sources.adapter import Adapter
 from umedata.sources.config import DatasetSpec, SourceSpec, load_sources
 from umedata.sources.generic import GenericAdapter
 from umedata.sources.mmeb import MMEBAdapter

@@ -7,7 +7,7 @@ dataset, split, task), the column that holds it. Text is stored as written. Imag
 
 from __future__ import annotations
 
-from umedata.sources.base import Adapter
+from umedata.sources.adapter import Adapter
 
 
 class GenericAdapter(Adapter):

@@ -10,9 +10,21 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from umedata.sources.base import Adapter
+from umedata.sources.adapter import Adapter
 
 PLACEHOLDER = r"<\|image_\d+\|>"
+
+# MMEB-train's 20 datasets and their meta-task (VLM2Vec, Jiang et al. 2024): the task of a pair whose dataset
+# configures none, whatever the layout (the UME-R1 JSON names the same datasets).
+KNOWN_TASKS = {
+    **dict.fromkeys(["ImageNet_1K", "N24News", "HatefulMemes", "VOC2007", "SUN397"], "classification"),
+    **dict.fromkeys(["OK-VQA", "A-OKVQA", "DocVQA", "InfographicsVQA", "ChartQA", "Visual7W"], "vqa"),
+    **dict.fromkeys(
+        ["VisDial", "CIRR", "VisualNews_t2i", "VisualNews_i2t", "MSCOCO_t2i", "MSCOCO_i2t", "NIGHTS", "WebQA"],
+        "retrieval",
+    ),
+    "MSCOCO": "grounding",
+}
 
 
 def strip_placeholders(arr: pa.Array) -> pa.Array:

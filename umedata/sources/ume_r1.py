@@ -16,9 +16,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from umedata.errors import RowError
 from umedata.format import strip_prompt
-from umedata.sources.base import Adapter, _tname
-from umedata.sources.readers import RowError
+from umedata.sources.adapter import Adapter
+from umedata.sources.values import type_name
 
 
 def strip_prompts(arr: pa.Array) -> pa.Array:
@@ -58,7 +59,7 @@ class UmeR1SFTAdapter(Adapter):
         for side in ("qry", "pos"):
             s = obj.get(side)
             if not isinstance(s, dict):
-                raise RowError("wrong_type", f"{side} is {_tname(s)}, expected an object with conversations")
+                raise RowError("wrong_type", f"{side} is {type_name(s)}, expected an object with conversations")
             human, gpt = _turns(s.get("conversations"), side)
             flat[side] = human
             flat[f"{side}_raw"] = gpt
@@ -70,7 +71,7 @@ class UmeR1SFTAdapter(Adapter):
 def _turns(conv: Any, side: str) -> tuple[Any, Any]:
     """(human value, gpt value or None): exactly one human turn and at most one gpt turn."""
     if not isinstance(conv, list) or not all(isinstance(c, dict) for c in conv):
-        raise RowError("wrong_type", f"{side}.conversations is {_tname(conv)}, expected a list of turns")
+        raise RowError("wrong_type", f"{side}.conversations is {type_name(conv)}, expected a list of turns")
     human = [c.get("value") for c in conv if c.get("from") == "human"]
     gpt = [c.get("value") for c in conv if c.get("from") == "gpt"]
     if len(human) != 1 or len(gpt) > 1 or len(human) + len(gpt) != len(conv):

@@ -1,0 +1,26 @@
+"""Small Arrow helpers the chunk builder and the ingest steps share: list columns built from flat values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+PATHS = pa.list_(pa.string())
+
+
+def as_numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def lists_from(parents: np.ndarray, values: pa.Array, n: int) -> pa.ListArray:
+    """n lists from flat values and the (sorted) index of the list each belongs to; lists with no value are []."""
+    counts = np.bincount(parents, minlength=n) if len(parents) else np.zeros(n, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
+def empty_lists(n: int, value_type: pa.DataType = pa.string()) -> pa.ListArray:
+    return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], value_type))
