@@ -18,8 +18,9 @@ import torch
 from training import evaluate, sft, tiny
 from umedata.ingest import ingest_source
 from umedata.sources.config import load_sources
+from umedata.teacher.annotate import run_teacher
 from umedata.teacher.config import load_config
-from umedata.teacher.runner import Selection, TeacherRun
+from umedata.teacher.run import Selection
 from umedata.versions import SftSpec, build_sft_set
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample" / "sources.toml"
@@ -34,7 +35,7 @@ def sample_version(tmp_path_factory):
     wh.init()
     for spec in load_sources(SAMPLE):
         assert ingest_source(wh, spec).quarantined == 0
-    summary = TeacherRun(wh, load_config(None, backend="offline"), Selection()).run()
+    summary = run_teacher(wh, load_config(None, backend="offline"), Selection())
     assert summary.as_dict()["ok"] > 0 and not summary.as_dict()["bad_answers"]
     version = build_sft_set(wh, SftSpec(name="sample-sft", split_mode="source", preference=("offline-template", "*")))
     return version
