@@ -126,7 +126,7 @@ def make_warehouse(n: int, image: bool) -> Path:
 def child(args: argparse.Namespace) -> None:
     from umedata.teacher.backends.openai_compat import OpenAIBackend
     from umedata.teacher.config import TeacherConfig
-    from umedata.teacher.runner import TeacherRun
+    from umedata.teacher.online import OnlineRun
     from umedata.warehouse import Warehouse
 
     wh = Warehouse(args.warehouse)
@@ -154,7 +154,7 @@ def child(args: argparse.Namespace) -> None:
     )
     backend = OpenAIBackend(cfg)
     backend.media_cache.max_bytes = 0  # every request encodes its image: measure that cost, not a cache hit
-    run = TeacherRun(wh, cfg, backend=backend)
+    run = OnlineRun(wh, cfg, backend=backend)
     # RSS sampled while requests flow, apart from the peak of the one-off selection query (DuckDB's memory,
     # which grows with the warehouse, not with the requests in flight).
     samples: list[float] = []

@@ -151,5 +151,7 @@ def toml_config(path: Path, url: str, **kw: Any) -> Path:
         ]
         if e.api_key_env:
             lines.append(f'api_key_env = "{e.api_key_env}"')
+        if e.api_key_secret:
+            lines.append(f'api_key_secret = "{e.api_key_secret}"')
     path.write_text("\n".join(lines) + "\n")
     return path

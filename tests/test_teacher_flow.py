@@ -1,5 +1,6 @@
 """The annotate flow, run for real by Prefect: it annotates, reports, re-runs as a no-op, and the API key it used
-appears nowhere — not in the warehouse, the artifacts, the logs or the flow's parameters."""
+(from an environment variable, or from a Prefect Secret block only the flow reads) appears nowhere — not in the
+warehouse, the artifacts, the logs or the flow's parameters."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import uuid
 
 import teacher_helpers as th
 from openai_server import OpenAIServer, Script
+
+# Imported at collection, not inside a test: Prefect binds its console log handler to the stderr of the moment it
+# sets up logging, and a test's capfd stream is closed once that test ends (later flows would log into it).
+from flows.annotate import annotate_flow
 
 
 def _everything_in(wh) -> str:
@@ -20,11 +25,6 @@ def _everything_in(wh) -> str:
 def test_annotate_flow_reports_reruns_for_free_and_keeps_the_key_secret(
     prefect_harness, warehouse, tmp_path, monkeypatch, caplog, capfd
 ):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
-
-    from flows.annotate import annotate_flow
-
     secret = f"sk-umedata-{uuid.uuid4().hex}"
     monkeypatch.setenv("UMEDATA_FLOW_TEACHER_KEY", secret)
     n_sides = len(th.seed(warehouse, tmp_path, n_pairs=10, images=True)["sides"])
@@ -41,6 +41,14 @@ def test_annotate_flow_reports_reruns_for_free_and_keeps_the_key_secret(
     assert summary["ok"] + sum(summary["bad_answers"].values()) == n_sides
     assert warehouse.sql("SELECT count(*) FROM annotations").column(0)[0].as_py() == summary["ok"]
 
+    _assert_secret_nowhere(secret, state, warehouse, caplog, capfd, logs_with="ok, bad answers")
+
+
+def _assert_secret_nowhere(secret, state, warehouse, caplog, capfd, logs_with: str) -> None:
+    """The flow reported (artifacts, logs) and the key is in none of it, nor anywhere else it could have gone."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+
     run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(run_id)
@@ -49,7 +57,7 @@ def test_annotate_flow_reports_reruns_for_free_and_keeps_the_key_secret(
         )
         for _ in range(50):  # logs reach the API in the background
             logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
-            if any("ok, bad answers" in log.message for log in logs):
+            if any(logs_with in log.message for log in logs):
                 break
             time.sleep(0.1)
     by_key = {a.key: a for a in artifacts}
@@ -72,3 +80,20 @@ def test_annotate_flow_reports_reruns_for_free_and_keeps_the_key_secret(
     for path in warehouse.path.parent.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_annotate_flow_reads_a_secret_block_the_library_never_sees(prefect_harness, warehouse, tmp_path, caplog, capfd):
+    from prefect.blocks.system import Secret
+
+    secret = f"sk-block-{uuid.uuid4().hex}"
+    block = f"umedata-test-teacher-{uuid.uuid4().hex[:8]}"
+    Secret(value=secret).save(block)
+    n_sides = len(th.seed(warehouse, tmp_path, n_pairs=4, images=False)["sides"])
+    caplog.set_level(logging.DEBUG)
+    with OpenAIServer(Script(latency_s=0.002, require_key=secret, cycle=["ok", "length"])) as srv:
+        cfg = th.toml_config(tmp_path / "teacher.toml", srv.url, endpoint={"api_key_secret": block})
+        state = annotate_flow(config=str(cfg), warehouse=str(warehouse.path), return_state=True)
+        summary = state.result()
+        assert srv.stats.auth_failures == 0  # the block's key reached the server
+    assert summary["ok"] + sum(summary["bad_answers"].values()) == n_sides
+    _assert_secret_nowhere(secret, state, warehouse, caplog, capfd, logs_with="ok, bad answers")

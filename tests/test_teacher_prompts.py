@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from umedata.format import parse_assistant
-from umedata.teacher.offline import compose
 from umedata.teacher.config import OFFLINE_MODEL, ConfigError, TeacherConfig, load_config
 from umedata.teacher.keys import MediaRef, PreparedRequest
+from umedata.teacher.offline import compose
 from umedata.teacher.prompts import MEDIA_REF, Templates, parse_template, render
 
 
