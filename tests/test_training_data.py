@@ -306,6 +306,24 @@ def test_pair_batches_name_the_datasets_single_dataset_batching_never_draws(vers
     assert mixed.unused == {} and mixed.per_epoch == 112 // 12
 
 
+def test_one_dataset_per_optimiser_step_across_accumulation(version_dir, tiny_dir, tok):
+    """The global batch is micro-batch x world x accum: all micro-batches of one step come from one dataset, and
+    accumulating 2 x 3 pairs serves exactly what one micro-batch of 6 would."""
+    version = data.open_version(version_dir)
+    table = version.read_split("train")
+    renderer = renderer_for(tiny_dir, tok, version)
+    acc = data.PairBatches(table, renderer, micro_batch=3, seed=2, accum=2)
+    whole = data.PairBatches(table, renderer, micro_batch=6, seed=2)
+    assert acc.global_batch == whole.global_batch == 6 and acc.per_epoch == 2 * whole.per_epoch
+    for step in (0, 1, whole.per_epoch + 1):  # across an epoch boundary too
+        assert acc.rows(2 * step) + acc.rows(2 * step + 1) == whole.rows(step)
+        assert len({acc.datasets[i] for i in acc.rows(2 * step) + acc.rows(2 * step + 1)}) == 1
+    ranks = [data.PairBatches(table, renderer, micro_batch=3, world=2, rank=r, seed=2, accum=2) for r in range(2)]
+    assert ranks[0].unused == {"ShapesText": 8, "ShapesVideo": 8}  # smaller than the global batch of 12
+    step = [ranks[r].rows(k) for k in (0, 1) for r in (0, 1)]
+    assert len({ranks[0].datasets[i] for rows in step for i in rows}) == 1 and len({i for r in step for i in r}) == 12
+
+
 def test_ranks_split_each_global_batch(version_dir, tiny_dir, tok):
     version = data.open_version(version_dir)
     table = version.read_split("train")

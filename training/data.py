@@ -324,9 +324,9 @@ def plan_epoch(datasets: list[str], global_batch: int, seed: int, epoch: int,
     """Row indices of every global micro-batch of one epoch; a function of (seed, epoch) only.
 
     Incomplete batches are dropped so every rank always holds the same number of pairs (the gathered InfoNCE
-    needs equal shapes). "single-dataset" (the reference's grouping) draws each global micro-batch (micro-batch x
-    world, the pool InfoNCE sees) from one dataset, so in-batch negatives are of the positive's own kind; the
-    batches of all datasets are then shuffled together. "mixed" shuffles all rows together.
+    needs equal shapes). "single-dataset" (the reference's grouping) draws each global batch from one dataset, so
+    in-batch negatives are of the positive's own kind; the batches of all datasets are then shuffled together.
+    "mixed" shuffles all rows together.
     """
     if batching not in BATCHING:
         raise ValueError(f"batching must be one of {BATCHING}, not {batching!r}")
@@ -348,37 +348,43 @@ def plan_epoch(datasets: list[str], global_batch: int, seed: int, epoch: int,
 class PairBatches(torch.utils.data.Dataset):
     """Global micro-batch k (any epoch) -> this rank's collated slice of it.
 
+    The plan is made of optimiser-step batches (micro-batch x world x accum pairs, the reference's "global batch",
+    drawn from one dataset under single-dataset batching); step batch s is served as micro-batches s*accum ..
+    s*accum + accum - 1, each split across the ranks.
+
     Sequences are ordered [queries, positive targets, hard negatives]; `n_pairs` splits them, `keys` hold the
     side keys of queries and targets (for the false-negative mask), `neg_of` maps each negative to its pair.
     """
 
     def __init__(self, table, renderer: Renderer, micro_batch: int, world: int = 1, rank: int = 0, seed: int = 0,
-                 batching: str = "single-dataset", hard_negatives: int = 0):
+                 batching: str = "single-dataset", hard_negatives: int = 0, accum: int = 1):
         self.table, self.renderer = table, renderer
-        self.micro_batch, self.world, self.rank, self.seed = micro_batch, world, rank, seed
+        self.micro_batch, self.world, self.rank, self.seed, self.accum = micro_batch, world, rank, seed, accum
         self.batching, self.hard_negatives = batching, hard_negatives
+        self.global_batch = micro_batch * world * accum
         self.datasets = table.column("dataset_name").to_pylist()
         self._plans: dict[int, list[list[int]]] = {}
-        self.per_epoch = len(self._plan(0))
+        self.per_epoch = len(self._plan(0)) * accum  # micro-batches
         sizes: dict[str, int] = {}
         for d in self.datasets:
             sizes[d] = sizes.get(d, 0) + 1
         # Under single-dataset batching a dataset smaller than one global batch never trains: say which.
-        self.unused = {d: n for d, n in sorted(sizes.items()) if n < micro_batch * world} \
+        self.unused = {d: n for d, n in sorted(sizes.items()) if n < self.global_batch} \
             if batching == "single-dataset" else {}
         if self.per_epoch == 0:
-            raise ValueError(f"{len(self.datasets)} rows cannot fill one global batch of {micro_batch * world} "
+            raise ValueError(f"{len(self.datasets)} rows cannot fill one global batch of {self.global_batch} "
                              f"with --batching {batching} (rows per dataset: {sizes})")
 
     def _plan(self, epoch: int) -> list[list[int]]:
         if epoch not in self._plans:
-            self._plans = {epoch: plan_epoch(self.datasets, self.micro_batch * self.world, self.seed, epoch,
-                                             self.batching)}
+            self._plans = {epoch: plan_epoch(self.datasets, self.global_batch, self.seed, epoch, self.batching)}
         return self._plans[epoch]
 
     def rows(self, k: int) -> list[int]:
-        batch = self._plan(k // self.per_epoch)[k % self.per_epoch]
-        return batch[self.rank * self.micro_batch : (self.rank + 1) * self.micro_batch]
+        epoch, r = divmod(k, self.per_epoch)
+        step, micro = divmod(r, self.accum)
+        start = (micro * self.world + self.rank) * self.micro_batch
+        return self._plan(epoch)[step][start : start + self.micro_batch]
 
     def __len__(self) -> int:
         return 1 << 62  # addressed by global index across epochs

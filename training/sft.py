@@ -20,9 +20,10 @@ Choices (defaults are the reference 2B run's; where one differs, its help text s
     carry no annotation to teacher-force).
   * A micro-batch without pixels (text only, with --no-blank-image) runs a zero-weighted dummy vision pass so
     DDP/FSDP see every parameter used.
-  * Each global micro-batch comes from one dataset, as the reference groups them (--batching single-dataset);
-    --batching mixed shuffles all datasets together. A dataset smaller than one global batch is then never
-    drawn: the run says which, in its log and run.json ("unused_datasets").
+  * Each global batch (the micro-batch x accum x world pairs of one optimiser step) comes from one dataset, as
+    the reference groups them (--batching single-dataset); --batching mixed shuffles all datasets together. A
+    dataset smaller than one global batch is then never drawn: the run says which, in its log and run.json
+    ("unused_datasets").
   * Text-only sides get a blank 28x28 white image, as the reference feeds (--no-blank-image to give them none).
   * A side longer than --max-length loses the middle of its reasoning first, then the middle of its own text;
     <gen_emb> and the summary always stay (training/data.py). metrics.jsonl counts such sequences ("truncated").
@@ -100,8 +101,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--hard-negatives", type=int, default=0, help="source hard negatives per pair (0: unused)")
     # data
     ap.add_argument("--batching", choices=data.BATCHING, default="single-dataset",
-                    help="single-dataset: each global micro-batch from one dataset (the reference); mixed: all "
-                         "datasets shuffled together")
+                    help="single-dataset: each optimiser step's global batch from one dataset (the reference); "
+                         "mixed: all datasets shuffled together")
     ap.add_argument("--min-pixels", type=int, default=784)
     ap.add_argument("--max-pixels", type=int, default=2_359_296)
     ap.add_argument("--video-max-pixels", type=int, default=None)
@@ -253,10 +254,10 @@ def main(argv=None) -> dict:
                              max_pixels=args.max_pixels, video_max_pixels=args.video_max_pixels,
                              blank_image=args.blank_image, max_length=args.max_length)
     batches = data.PairBatches(table, renderer, args.micro_batch, env.world, env.rank, args.seed,
-                               args.batching, args.hard_negatives)
+                               args.batching, args.hard_negatives, args.accum)
     if batches.unused and env.main:
         print(f"[data] --batching {args.batching}: datasets smaller than one global batch of "
-              f"{args.micro_batch * env.world} are never drawn: {batches.unused}", flush=True)
+              f"{batches.global_batch} are never drawn: {batches.unused}", flush=True)
     total = args.steps or max(1, int(args.epochs * batches.per_epoch) // args.accum)
 
     params = [p for p in net.parameters() if p.requires_grad]
@@ -266,7 +267,7 @@ def main(argv=None) -> dict:
     meta = {"dataset_version_id": version.version_id, "dataset": str(args.dataset),
             "format_version": version.manifest["format_version"], "base_model": str(args.model),
             "config": vars(args), "world_size": env.world,
-            "global_batch": args.micro_batch * args.accum * env.world, "unused_datasets": batches.unused}
+            "global_batch": batches.global_batch, "unused_datasets": batches.unused}
 
     step = 0
     if args.resume:
@@ -280,7 +281,8 @@ def main(argv=None) -> dict:
             # The batch plan is a function of these: resuming under others would silently change the data order.
             old = state.get("config", {})
             old_batching = old.get("batching") or ("single-dataset" if old.get("single_dataset") else "mixed")
-            for key, was, now in (("seed", old.get("seed"), args.seed), ("batching", old_batching, args.batching)):
+            for key, was, now in (("seed", old.get("seed"), args.seed), ("batching", old_batching, args.batching),
+                                  ("accum", old.get("accum"), args.accum)):
                 if was != now:
                     raise ValueError(f"checkpoint {path} ran with --{key} {was}, this run has {now}: pass the same")
             step = state["step"]
