@@ -134,7 +134,6 @@ class BatchExport:
         record, producer, b = self.record, self.producer, self.cfg.batch
         writer = _FileWriter(self.out_dir, self.run_id, b.max_requests_per_file, b.max_bytes_per_file)
         cache = DataUrlCache()
-        record.wh.recover()
         with record.running(done="exported"), producer:
             producer.spill()
             for claim in producer.claims():
@@ -230,7 +229,6 @@ def import_batch(
                 record.failed(meta, _error_of(ln), endpoint="batch", attempts=1, elapsed_s=0.0)
         record.commit()
 
-    wh.recover()
     with record.running(status="importing", done="imported", prompts=False):
         pending: list[dict[str, Any]] = []
         for f in files:

@@ -2,8 +2,8 @@
 
 What the teacher *sees* (model, prompt templates, sampling params, media bounds) is part of every request key;
 how requests are *sent* (endpoints, limits, retries, commit cadence) is not, so tuning throughput never re-sends a
-finished request. API keys are never read from a file: an endpoint names the environment variable (or the Prefect
-Secret block) that holds its key.
+finished request. API keys are never read from a file: an endpoint names the environment variable that holds its
+key, or a secret by name that the caller's loader reads (the annotate flow reads Prefect Secret blocks).
 
     backend = "openai"                      # openai | batch | offline (no default: a run always says which)
     model = "Qwen/Qwen2.5-VL-72B-Instruct"

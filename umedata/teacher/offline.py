@@ -120,7 +120,6 @@ class OfflineRun:
 
     def run(self) -> RunSummary:
         record, producer, cfg = self.record, self.producer, self.cfg
-        record.wh.recover()
         with record.running(), producer:
             producer.spill()
             last_commit = last_beat = time.monotonic()

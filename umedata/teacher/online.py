@@ -101,7 +101,6 @@ class OnlineRun:
         backend = self.backend
         producer = Producer(self.record, eligible=backend.eligible, wait_for_leases=self.wait_for_leases,
                             retry_failed=self.retry_failed, spill_dir=self.spill_dir)
-        self.record.wh.recover()
         with self.record.running(), producer:
             producer.spill()
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:

@@ -170,6 +170,8 @@ class RunRecord:
             self.finish()
 
     def start(self, status: str = "running", prompts: bool = True) -> None:
+        """Commit what a crashed run left staged (its results count as finished), then open the run's row."""
+        self.wh.recover()
         self.t0 = time.perf_counter()
         self.summary.status = status
         now = utcnow()
