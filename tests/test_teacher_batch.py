@@ -42,6 +42,9 @@ def test_export_splits_at_the_request_limit_and_holds_the_keys(warehouse, tmp_pa
     assert {r["status"] for r in stored} == {"exported"}
     assert not any("base64" in r["m"] for r in stored)  # ... the warehouse only their hashes
     assert not list((tmp_path / "out").glob("*.partial"))
+    recorded = warehouse.sql("SELECT path, run_id, n_requests, sha256 FROM teacher_batch_files ORDER BY path").to_pylist()
+    assert [(r["path"], r["n_requests"], r["sha256"]) for r in recorded] == [(f.path, f.n_requests, f.sha256) for f in files]
+    assert {r["run_id"] for r in recorded} == {summary["run_id"]}
     # while exported, an online run with the same request keys sends none of them
     with OpenAIServer(Script()) as srv:
         cfg = th.config(srv.url, model="gpt-test", params={"temperature": 0.0, "max_tokens": 256, "seed": 0})
