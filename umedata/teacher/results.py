@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from umedata import sql, tables
 from umedata.clock import utcnow
+from umedata.format import parse_assistant
 from umedata.ids import annotation_id, quarantine_id
 from umedata.teacher.answers import Parser, Verdict, judge
 from umedata.teacher.backends.base import TransportError
@@ -241,8 +242,6 @@ def reparse(
     Use it after changing the parser (pass `parse`, default umedata.format.parse_assistant) or the judging rules.
     Returns counts: responses seen, now ok, now bad, and how many changed outcome.
     """
-    from umedata.format import parse_assistant
-
     parse = parse or parse_assistant
     counts = {"responses": 0, "ok": 0, "bad": 0, "changed": 0}
     for rows in _pages(wh, model, prompt_version, page):

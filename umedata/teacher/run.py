@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from umedata import sql, tables
 from umedata.clock import utcnow
+from umedata.format import parse_assistant
 from umedata.teacher import accounting, keys
 from umedata.teacher.answers import Parser, judge
 from umedata.teacher.backends.base import Answer, TransportError
@@ -138,8 +139,6 @@ class RunRecord:
         backend: str | None = None,
         batch_price: bool = False,
     ):
-        from umedata.format import parse_assistant
-
         self.wh = wh
         self.cfg = cfg
         self.selection = selection if selection is not None else Selection()
