@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from umedata.ingest import ingest_source  # noqa: E402
+from umedata.ingest.dedup import is_known  # noqa: E402
 from umedata.media import MediaResolver, sha256_file  # noqa: E402
 from umedata.sources.config import DatasetSpec, SourceSpec  # noqa: E402
 from umedata.warehouse import Warehouse  # noqa: E402
@@ -200,7 +201,27 @@ def bench_hashing(tmp: Path, big_mb: int, n_images: int) -> dict:
     }
 
 
-def report(results: list[dict], prepare: dict, hashing: dict) -> str:
+def bench_known_lookup(known: int, probe: int) -> dict:
+    """The re-ingest's dedup step alone: one chunk of pair ids tested against a source's known ids."""
+    import duckdb
+
+    con = duckdb.connect()
+    ids = "SELECT left(sha256(i::VARCHAR), 32) AS id FROM range($lo, $hi) t(i)"
+    known_ids = con.sql(ids, params={"lo": 0, "hi": known}).to_arrow_table()["id"].combine_chunks()
+    # Half the chunk known, half new, as in a grown file.
+    chunk = con.sql(ids, params={"lo": known - probe // 2, "hi": known + probe - probe // 2}).to_arrow_table()["id"]
+    chunk = chunk.combine_chunks()
+    con.close()
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        hits = int(is_known(chunk, known_ids).sum())
+        times.append(time.perf_counter() - t0)
+    assert hits == probe // 2
+    return {"known": known, "probe": probe, "ms": min(times) * 1000}
+
+
+def report(results: list[dict], prepare: dict, hashing: dict, lookup: dict) -> str:
     lines = [
         MARK_BEGIN,
         "## Ingest (bench/ingest.py)",
@@ -225,6 +246,9 @@ def report(results: list[dict], prepare: dict, hashing: dict) -> str:
         f"discarded: {prepare['pairs_per_s']:,.0f} pairs/s (parquet, {prepare['batch_rows']:,} rows per batch). "
         "The difference is the warehouse commit: the anti-join that keeps content keys unique in pairs and sides, "
         "and the checkpoint DuckDB writes when the file is closed after each batch.",
+        "",
+        f"Known-pair lookup (the re-ingest's dedup step): a chunk of {lookup['probe']:,} pair ids against "
+        f"{lookup['known']:,} known ones in {lookup['ms']:.0f} ms.",
         "",
         f"Media hashing: streaming sha256 {hashing['sha_mb_s']:,.0f} MB/s ({hashing['big_mb']} MB of large files); "
         f"resolving {hashing['images']} JPEGs of {hashing['img_kb']:.0f} KB (hash + header + verify) "
@@ -278,12 +302,14 @@ def main() -> None:
             )
         prepare = bench_prepare(tmp / "prepare", rows, 250_000)
         print(f"prepare only (commits discarded): {prepare['pairs_per_s']:,.0f} pairs/s")
+        lookup = bench_known_lookup(1_000_000, 250_000)
+        print(f"known-pair lookup: {lookup['probe']:,} ids against {lookup['known']:,} known in {lookup['ms']:.0f} ms")
         hashing = bench_hashing(tmp, args.hash_mb, args.images)
     print(
         f"sha256: {hashing['sha_mb_s']:,.0f} MB/s; "
         f"images: {hashing['img_per_s']:,.0f}/s ({hashing['img_mb_s']:,.0f} MB/s)"
     )
-    section = report(results, prepare, hashing)
+    section = report(results, prepare, hashing, lookup)
     if args.no_write:
         print(section)
     else:

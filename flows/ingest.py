@@ -12,37 +12,27 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.common import prepare_warehouse
 from umedata.ingest import ingest_source
 from umedata.sources.config import SourceSpec, load_sources
 from umedata.warehouse import Warehouse
 
-LOG_EVERY_ROWS = 100_000
-
-
-@task(cache_policy=NO_CACHE)
-def prepare_warehouse(warehouse: str | None) -> str:
-    """Migrate, and commit any sealed batch a crashed run left staged."""
-    wh = Warehouse(warehouse)
-    wh.init()
-    recovered = wh.recover()
-    if recovered:
-        get_run_logger().info("committed %d batch(es) left staged by an earlier run", recovered)
-    return str(wh.path)
+LOG_EVERY_ROWS = 100_000  # long ingests show they are alive, without a line per chunk
 
 
 @task(cache_policy=NO_CACHE, task_run_name="ingest-{spec.name}")
 def ingest_one(spec: SourceSpec, warehouse: str) -> dict:
     logger = get_run_logger()
-    last = [0]
+    logged = [0]
 
-    def progress(done: int) -> None:  # long ingests show they are alive
-        if done - last[0] >= LOG_EVERY_ROWS:
-            last[0] = done
+    def progress(done: int) -> None:
+        if done - logged[0] >= LOG_EVERY_ROWS:
+            logged[0] = done
             logger.info("%s: %s rows", spec.name, f"{done:,}")
 
     summary = ingest_source(Warehouse(warehouse), spec, progress=progress)
     logger.info("%s: %s", spec.name, summary.as_dict())
-    return {"source": spec.name, **summary.as_dict()}
+    return summary.as_dict()
 
 
 @flow(name="ingest", log_prints=True)

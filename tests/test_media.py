@@ -12,8 +12,8 @@ from ingest_fixtures import image, pdf, sha
 from PIL import Image
 
 from umedata import ids
+from umedata.errors import MediaError
 from umedata.media import (
-    MediaError,
     MediaResolver,
     data_url,
     is_blank,

@@ -19,12 +19,23 @@ def test_queries_succeed_during_an_ingest_in_another_process(tmp_path):
         for i in range(60_000):
             f.write(json.dumps({"q": f"query {i}", "t": f"target {i % 500}"}) + "\n")
     db = tmp_path / "w.duckdb"
+    # The writer leaves the file free for 50 ms after each commit, as a producer reading real media does between
+    # batches. Without that its pipelined commits follow each other almost back to back, and on a busy machine a
+    # reader (retrying with backoff) could miss every gap and never see the ingest half done.
     writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
         from pathlib import Path
         from umedata.ingest import ingest_source
         from umedata.sources.config import DatasetSpec, SourceSpec
         from umedata.warehouse import Warehouse
-        wh = Warehouse({str(db)!r}); wh.init()
+
+        class Paced(Warehouse):
+            def commit(self, batch):
+                counts = super().commit(batch)
+                time.sleep(0.05)
+                return counts
+
+        wh = Paced({str(db)!r}); wh.init()
         print("ready", flush=True)
         spec = SourceSpec(name="big", layout="generic", root=Path({str(src)!r}),
                           datasets=[DatasetSpec(name="Big", path="pairs.jsonl", modality="text", task="retrieval",

@@ -24,3 +24,9 @@ def lists_from(parents: np.ndarray, values: pa.Array, n: int) -> pa.ListArray:
 
 def empty_lists(n: int, value_type: pa.DataType = pa.string()) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], value_type))
+
+
+def with_column(table: pa.Table, name: str, column: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """The table with one column replaced in place, or added at the end when it has none of that name."""
+    i = table.schema.get_field_index(name)
+    return table.set_column(i, name, column) if i >= 0 else table.append_column(name, column)
