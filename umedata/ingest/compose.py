@@ -22,35 +22,43 @@ _MODALITIES = pa.array(MODALITY_ORDER, pa.string())
 
 
 def compose_sides(rows: pa.Table, modality: str | None) -> pa.Table:
-    """Adds {side}_media and {side}_modality, the pair's `modality`; negatives become neg_text / neg_media /
+    """Adds {side}_media, {side}_modality and the pair's `modality`; negatives become neg_text / neg_media /
     neg_modality lists without the empty ones."""
-    n = rows.num_rows
     document = modality == "visdoc"
     codes = []
     for s in SIDES:
-        video = rows[f"{s}_video"].combine_chunks()
-        has_video = as_numpy(pc.is_valid(video))
-        media = pc.if_else(
-            pa.array(has_video), lists_from(np.flatnonzero(has_video), video.drop_null(), n), rows[f"{s}_images"]
-        )
-        code = _code(has_video, as_numpy(pc.list_value_length(media)), document | as_numpy(rows[f"{s}_pages"]))
+        rows, code = _side(rows, s, document)
         codes.append(code)
-        rows = with_column(rows, f"{s}_media", media.cast(PATHS))
-        rows = with_column(rows, f"{s}_modality", _named(code))
+    rows = _negatives(rows, document)
+    pair = pa.array([modality] * rows.num_rows, pa.string()) if modality else _named(np.maximum(*codes))
+    return with_column(rows, "modality", pair)
 
+
+def _side(rows: pa.Table, s: str, document: bool) -> tuple[pa.Table, np.ndarray]:
+    """A side's media (its images, or its one video) and modality; also returns the modality codes."""
+    video = rows[f"{s}_video"].combine_chunks()
+    has_video = as_numpy(pc.is_valid(video))
+    as_list = lists_from(np.flatnonzero(has_video), video.drop_null(), rows.num_rows)
+    media = pc.if_else(pa.array(has_video), as_list, rows[f"{s}_images"]).cast(PATHS)
+    code = _code(has_video, as_numpy(pc.list_value_length(media)), document | as_numpy(rows[f"{s}_pages"]))
+    rows = with_column(rows, f"{s}_media", media)
+    return with_column(rows, f"{s}_modality", _named(code)), code
+
+
+def _negatives(rows: pa.Table, document: bool) -> pa.Table:
+    """Negatives with text or media (a negative is never a video), as lists per row."""
+    n = rows.num_rows
     owner = as_numpy(pc.list_parent_indices(rows["neg_images"])).astype(np.int64)
     text = rows["neg_text"].combine_chunks().flatten()
     media = rows["neg_images"].combine_chunks().flatten()
     n_media = as_numpy(pc.list_value_length(media))
     keep = (n_media > 0) | (as_numpy(pc.utf8_length(text)) > 0)
     pages = as_numpy(rows["neg_pages"].combine_chunks().flatten())
-    code = _code(np.zeros(len(keep), dtype=bool), n_media, document | pages)
-    kept = pa.array(keep)
-    rows = with_column(rows, "neg_text", lists_from(owner[keep], text.filter(kept), n))
-    rows = with_column(rows, "neg_media", lists_from(owner[keep], media.filter(kept), n))
-    rows = with_column(rows, "neg_modality", lists_from(owner[keep], _named(code[keep]), n))
-    pair = pa.array([modality] * n, pa.string()) if modality else _named(np.maximum(*codes))
-    return with_column(rows, "modality", pair)
+    code = _code(np.zeros(len(keep), dtype=bool), n_media, document | pages)[keep]
+    owner, kept = owner[keep], pa.array(keep)
+    rows = with_column(rows, "neg_text", lists_from(owner, text.filter(kept), n))
+    rows = with_column(rows, "neg_media", lists_from(owner, media.filter(kept), n))
+    return with_column(rows, "neg_modality", lists_from(owner, _named(code), n))
 
 
 def fill_pair_fields(rows: pa.Table, dataset: DatasetSpec, default_name: str) -> pa.Table:
