@@ -13,7 +13,7 @@ def test_train_flow_records_the_run(prefect_harness, tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     out = tmp_path / "run"
     scores = train_sft_flow(dataset=str(version), out=str(out), steps=3, micro_batch=4, warehouse=str(wh.path),
-                            extra_args=["--threads", "1"], eval_args=["--max-new-tokens", "8", "--threads", "1"])
+                            extra_args=["--threads", "1"], eval_args=["--max-completion-length", "8", "--threads", "1"])
     assert set(scores) >= {"disc", "gen", "chance"}
     rows = wh.sql("SELECT * FROM training_runs").to_pylist()
     assert len(rows) == 1

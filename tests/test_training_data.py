@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 from training_fixtures import build_version, tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
 
-from umedata.format import GEN_EMB, GEN_PROMPT, IM_END, assistant_text
 from training import data, video
 from training import model as M
+from umedata.format import GEN_EMB, GEN_PROMPT, IM_END, assistant_text
 
 torch.set_num_threads(1)
 

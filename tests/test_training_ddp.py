@@ -15,9 +15,9 @@ import torch
 import torch.multiprocessing as mp
 from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
 
-from umedata.format import DISC_EMB, GEN_EMB
 from training import data, sft
 from training import model as M
+from umedata.format import DISC_EMB, GEN_EMB
 
 
 def _rows(version_dir):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
 
-from umedata.format import DISC_EMB, GEN_EMB, INIT_FROM
 from training import data, tiny
 from training import model as M
+from umedata.format import DISC_EMB, GEN_EMB, INIT_FROM
 
 torch.set_num_threads(1)
 

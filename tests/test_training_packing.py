@@ -6,9 +6,9 @@ import pytest
 import torch
 from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
 
-from umedata.format import DISC_EMB, GEN_EMB
 from training import data, sft
 from training import model as M
+from umedata.format import DISC_EMB, GEN_EMB
 
 torch.set_num_threads(1)
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
 
-from umedata.format import DISC_EMB, GEN_EMB, INIT_FROM
-from training import sft, tiny
 from training import model as M
+from training import sft, tiny
+from umedata.format import DISC_EMB, GEN_EMB, INIT_FROM
 
 torch.set_num_threads(1)
 

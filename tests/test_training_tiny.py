@@ -11,8 +11,8 @@ import pytest
 import torch
 from training_fixtures import REPO, python, subprocess_env
 
-from training import tiny
 from training import model as M
+from training import tiny
 from training.tiny import QWEN_SPECIAL_TOKENS
 
 torch.set_num_threads(1)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from test_versions_data import basic_world, world  # noqa: F401  (fixture)
 
-from umedata.versions.ume_r1 import BLANK, export_ume_r1
 from umedata.format import IMAGE_TAG, VIDEO_TAG, user_text
 from umedata.versions import SftSpec, build_sft_set, read_rows
+from umedata.versions.ume_r1 import BLANK, export_ume_r1
 from umedata.warehouse import Warehouse
 
 

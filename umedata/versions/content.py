@@ -71,7 +71,7 @@ def conform(table: pa.Table) -> pa.Table:
     return table if table.schema.equals(ROW_SCHEMA) else table.cast(ROW_SCHEMA)
 
 
-def _update(h: "hashlib._Hash", arr: pa.Array | pa.ChunkedArray) -> None:
+def _update(h: hashlib._Hash, arr: pa.Array | pa.ChunkedArray) -> None:
     """Feed one column into the hash in a canonical encoding: length, validity bits, then per type the values
     (strings/binary: int64 lengths + bytes; lists: lengths + the flattened items; structs: each field by name;
     integers/booleans: int64). A media list counts as the list of its sha256s. Null slots contribute no bytes, so
