@@ -23,7 +23,7 @@ from umedata.teacher.config import TeacherConfig
 from umedata.teacher.credentials import SecretLoader
 from umedata.teacher.offline import OfflineRun
 from umedata.teacher.online import OnlineRun
-from umedata.teacher.run import ProgressFn, RunSummary, Selection
+from umedata.teacher.run import ProgressFn, RunOptions, RunSummary, Selection
 from umedata.warehouse import Warehouse
 
 TeacherRun = OnlineRun | OfflineRun | BatchExport
@@ -44,13 +44,13 @@ def make_run(
 ) -> TeacherRun:
     """The run for `cfg.backend`. `wait_for_leases` does not apply to a Batch export (it leaves keys other runs
     hold to them), `out_dir` applies to it alone, `secret_loader` to online runs alone."""
-    common: dict[str, Any] = {"run_id": run_id, "on_progress": on_progress, "retry_failed": retry_failed}
+    opts = RunOptions(run_id=run_id, parse=parse, on_progress=on_progress, wait_for_leases=wait_for_leases,
+                      retry_failed=retry_failed)
     if cfg.backend == "batch":
-        return BatchExport(wh, cfg, selection, out_dir=out_dir, **common)
-    common.update(parse=parse, wait_for_leases=wait_for_leases)
+        return BatchExport(wh, cfg, selection, opts, out_dir=out_dir)
     if cfg.backend == "offline":
-        return OfflineRun(wh, cfg, selection, **common)
-    return OnlineRun(wh, cfg, selection, secret_loader=secret_loader, **common)
+        return OfflineRun(wh, cfg, selection, opts)
+    return OnlineRun(wh, cfg, selection, opts, secret_loader=secret_loader)
 
 
 def run_teacher(wh: Warehouse, cfg: TeacherConfig, selection: Selection | None = None, **kwargs: Any) -> RunSummary:

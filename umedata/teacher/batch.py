@@ -35,7 +35,7 @@ from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
 from umedata.teacher.producer import Producer
 from umedata.teacher.results import KeyMeta
-from umedata.teacher.run import ImportSummary, ProgressFn, RunRecord, RunSummary, Selection, new_run_id
+from umedata.teacher.run import ImportSummary, RunOptions, RunRecord, RunSummary, Selection, new_run_id
 from umedata.warehouse import Warehouse
 
 
@@ -93,31 +93,22 @@ class BatchExport:
     """Export pending requests as Batch API files; see the module docstring. `run()` returns the run summary;
     `files` lists what was written."""
 
-    def __init__(
-        self,
-        wh: Warehouse,
-        cfg: TeacherConfig,
-        selection: Selection | None = None,
-        *,
-        out_dir: str | Path | None = None,
-        run_id: str | None = None,
-        on_progress: ProgressFn | None = None,
-        retry_failed: bool = False,
-        spill_dir: str | Path | None = None,
-    ):
+    def __init__(self, wh: Warehouse, cfg: TeacherConfig, selection: Selection | None = None,
+                 options: RunOptions | None = None, *, out_dir: str | Path | None = None):
         if cfg.backend != "batch":
             raise ValueError("BatchExport needs a config with backend = 'batch'")
         self.cfg = cfg
         self.out_dir = Path(out_dir or cfg.batch.out_dir)
-        self.record = RunRecord(wh, cfg, selection=selection, run_id=run_id, on_progress=on_progress)
+        opts = options or RunOptions()
+        self.record = opts.record(wh, cfg, selection)
         # A batch file goes to an external API unless the config says the batch provider is self-hosted.
         self.producer = Producer(
             self.record,
             eligible=lambda item: item.external_ok or cfg.batch.self_hosted,
             status="exported",
             lease_ttl_s=cfg.batch.lease_ttl_s,
-            retry_failed=retry_failed,
-            spill_dir=spill_dir,
+            retry_failed=opts.retry_failed,
+            spill_dir=opts.spill_dir,
         )
         served = [e.served_model for e in cfg.endpoints if e.served_model]
         self.wire_model = served[0] if served else cfg.model  # the name the batch provider knows the model by
@@ -176,7 +167,7 @@ def export_batch(
     **kwargs: Any,
 ) -> tuple[dict[str, Any], list[BatchFile]]:
     """Write Batch API request files for the pending sides; returns (run summary, files written)."""
-    run = BatchExport(wh, cfg, selection, out_dir=out_dir, **kwargs)
+    run = BatchExport(wh, cfg, selection, RunOptions(**kwargs), out_dir=out_dir)
     summary = run.run()
     return summary.as_dict(), run.files
 

@@ -15,15 +15,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from umedata.format import ANSWER_CLOSE, ANSWER_OPEN, DISC_EMB, GEN_EMB, IM_END, THINK_CLOSE, THINK_OPEN, assistant_text
-from umedata.teacher.answers import Parser
 from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
 from umedata.teacher.producer import Producer
-from umedata.teacher.run import ProgressFn, RunRecord, RunSummary, Selection
+from umedata.teacher.run import RunOptions, RunSummary, Selection
 from umedata.warehouse import Warehouse
 
 _TOKENS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE, GEN_EMB, DISC_EMB, IM_END)
@@ -91,25 +89,15 @@ class OfflineRun:
     """One run of the stand-in (backend "offline"): claims chunks, answers them, commits every `commit_every`
     results or `commit_interval_s` seconds."""
 
-    def __init__(
-        self,
-        wh: Warehouse,
-        cfg: TeacherConfig,
-        selection: Selection | None = None,
-        *,
-        run_id: str | None = None,
-        parse: Parser | None = None,
-        on_progress: ProgressFn | None = None,
-        wait_for_leases: bool = False,
-        retry_failed: bool = False,
-        spill_dir: str | Path | None = None,
-    ):
+    def __init__(self, wh: Warehouse, cfg: TeacherConfig, selection: Selection | None = None,
+                 options: RunOptions | None = None):
         if cfg.backend != "offline":
             raise ValueError("OfflineRun needs a config with backend = 'offline'")
+        opts = options or RunOptions()
         self.cfg = cfg
-        self.record = RunRecord(wh, cfg, selection=selection, run_id=run_id, parse=parse, on_progress=on_progress)
-        self.producer = Producer(self.record, wait_for_leases=wait_for_leases, retry_failed=retry_failed,
-                                 spill_dir=spill_dir)
+        self.record = opts.record(wh, cfg, selection)
+        self.producer = Producer(self.record, wait_for_leases=opts.wait_for_leases, retry_failed=opts.retry_failed,
+                                 spill_dir=opts.spill_dir)
 
     @property
     def run_id(self) -> str:

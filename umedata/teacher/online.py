@@ -28,14 +28,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from pathlib import Path
 
-from umedata.teacher.answers import Parser
 from umedata.teacher.backends.base import Backend, FatalEndpointError
 from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
 from umedata.teacher.producer import Producer
-from umedata.teacher.run import ProgressFn, RunRecord, RunSummary, Selection
+from umedata.teacher.run import RunOptions, RunSummary, Selection
 from umedata.warehouse import Warehouse
 
 log = logging.getLogger("umedata.teacher")
@@ -62,21 +60,14 @@ class OnlineRun:
         wh: Warehouse,
         cfg: TeacherConfig,
         selection: Selection | None = None,
+        options: RunOptions | None = None,
         *,
-        run_id: str | None = None,
-        parse: Parser | None = None,
-        on_progress: ProgressFn | None = None,
-        wait_for_leases: bool = False,
-        retry_failed: bool = False,
-        spill_dir: str | Path | None = None,
         backend: Backend | None = None,
         secret_loader: Callable[[str], str] | None = None,
     ):
         self.cfg = cfg
-        self.record = RunRecord(wh, cfg, selection=selection, run_id=run_id, parse=parse, on_progress=on_progress)
-        self.wait_for_leases = wait_for_leases
-        self.retry_failed = retry_failed
-        self.spill_dir = spill_dir
+        self.options = options or RunOptions()
+        self.record = self.options.record(wh, cfg, selection)
         self.backend = backend
         self.secret_loader = secret_loader
         self.fatal: BaseException | None = None
@@ -99,8 +90,9 @@ class OnlineRun:
 
             self.backend = OpenAIBackend(self.cfg, secret_loader=self.secret_loader)
         backend = self.backend
-        producer = Producer(self.record, eligible=backend.eligible, wait_for_leases=self.wait_for_leases,
-                            retry_failed=self.retry_failed, spill_dir=self.spill_dir)
+        opts = self.options
+        producer = Producer(self.record, eligible=backend.eligible, wait_for_leases=opts.wait_for_leases,
+                            retry_failed=opts.retry_failed, spill_dir=opts.spill_dir)
         with self.record.running(), producer:
             producer.spill()
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:

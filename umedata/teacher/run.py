@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -117,6 +118,27 @@ class ImportSummary:
 
 Summary = RunSummary | ImportSummary
 _IDENTITY = ("run_id", "backend", "model", "status")  # columns of teacher_runs, not counts
+
+
+@dataclass
+class RunOptions:
+    """How a run names itself, judges answers, reports progress and claims keys: the same for every consumer.
+
+    wait_for_leases: wait for keys another live run holds (else leave them to it); not for a Batch export.
+    retry_failed: also claim keys that failed for good (e.g. after fixing a missing file).
+    spill_dir: where the pending sides are spilled (default beside the warehouse).
+    """
+
+    run_id: str | None = None
+    parse: Parser | None = None
+    on_progress: ProgressFn | None = None
+    wait_for_leases: bool = False
+    retry_failed: bool = False
+    spill_dir: str | Path | None = None
+
+    def record(self, wh: Warehouse, cfg: TeacherConfig, selection: Selection | None) -> RunRecord:
+        return RunRecord(wh, cfg, selection=selection, run_id=self.run_id, parse=self.parse,
+                         on_progress=self.on_progress)
 
 
 class RunRecord:
