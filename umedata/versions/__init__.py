@@ -11,7 +11,7 @@ Module map: select (which rows), content (schema, id), store (directories, media
 build, registry, export, gc. The directory layout and columns are specified in docs/interfaces.md.
 """
 
-from umedata.versions.build import BuildResult, EmptySelection, build_sft_set, code_version
+from umedata.versions.build import BuildResult, EmptySelection, build_sft_set, build_version, code_version
 from umedata.versions.content import ROW_SCHEMA, content_id
 from umedata.versions.export import export_parquet, media_root_url, media_url, read_media, resolve_media, verify
 from umedata.versions.gc import GcReport, gc
@@ -21,7 +21,7 @@ from umedata.versions.store import MediaChanged, VersionExists, VersionStore, re
 
 __all__ = [
     "ROW_SCHEMA", "BuildResult", "EmptySelection", "GcReport", "MediaChanged", "SftSpec", "UnknownVersion", "VersionExists",
-    "VersionStore", "build_sft_set", "builds", "code_version", "content_id", "diff", "diff_dirs", "drop",
+    "VersionStore", "build_sft_set", "build_version", "builds", "code_version", "content_id", "diff", "diff_dirs", "drop",
     "export_parquet", "gc", "get", "list_versions", "media_root_url", "media_url", "read_manifest", "read_media",
     "read_rows", "resolve", "resolve_media", "show", "verify",
 ]

@@ -1,7 +1,9 @@
-"""build_sft_set: select -> rows -> content id -> version directory (once) -> registry (every build).
+"""Building versions: select -> rows -> content id -> version directory (once) -> registry (every build).
 
-The warehouse is held (read-only) only while candidates and rows are read, and once more, briefly, to record the
-build; mixing, splitting, hashing, counting and writing happen with the file closed.
+`build_sft_set` selects (umedata/versions/select.py) and hands the kept pairs to `build_version`, the writer every
+kind of version shares (an RL set curated from rollouts is another caller). The warehouse is held (read-only) only
+while candidates and rows are read, and once more, briefly, to record the build; mixing, splitting, hashing,
+counting and writing happen with the file closed.
 """
 
 from __future__ import annotations
@@ -96,14 +98,49 @@ def build_sft_set(
     """
     spec = spec or SftSpec()
     wh = registry.as_warehouse(warehouse)
-    vstore = VersionStore(str(store) if store is not None else str(wh.path.resolve().parent))
-    started = utcnow()
-
-    # Three short read sessions, so a writer elsewhere waits for seconds at most; the rows session joins the
-    # annotations chosen in the first by id, so the version is consistent even if a teacher commits in between.
+    # Two short read sessions here and more in build_version, so a writer elsewhere waits for seconds at most; the
+    # rows are joined to the annotations chosen here by id, so a teacher committing in between changes nothing.
     with wh.reader() as con:
         cands = candidates(con, spec)
     kept, info = arrange(cands, spec)
+    selection = {
+        "query_name": spec.query_name(), "query": spec.query_sql(), "filters": spec.to_json(),
+        "candidates": info["candidates"], "after_mix": info["after_mix"], "quotas": info["quotas"],
+    }
+    return build_version(
+        wh, kept, kind="sft", name=spec.name, selection=selection, manifest_extra={"split": info["split"]},
+        build_filters={**spec.to_json(), "parents": parents}, query_name=spec.query_name(),
+        query_sql=spec.query_sql(), store=store, parents=parents, rows_per_shard=rows_per_shard,
+        row_group_size=row_group_size,
+    )
+
+
+def build_version(
+    warehouse: Warehouse,
+    kept: pa.Table,
+    *,
+    kind: str,
+    name: str,
+    selection: dict[str, Any],
+    manifest_extra: dict[str, Any] | None = None,
+    build_filters: dict[str, Any] | None = None,
+    query_name: str = "",
+    query_sql: str = "",
+    store: str | os.PathLike[str] | None = None,
+    parents: list[str] | None = None,
+    rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
+    row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+) -> BuildResult:
+    """Rows -> content id -> version directory (once) -> registry (every build), for any kind of version.
+
+    `kept` says which pairs and annotations: (pair_id, split, split_group, qry_annotation_id, pos_annotation_id).
+    The rows are assembled from the warehouse by sft_rows.sql (every kind has the same columns), hashed, and
+    written unless a directory with that id exists. `selection` and `manifest_extra` go into the manifest (what
+    chose the rows: they are recorded, never hashed); `build_filters`/`query_*` into the build's registry row.
+    """
+    wh = warehouse
+    vstore = VersionStore(str(store) if store is not None else str(wh.path.resolve().parent))
+    started = utcnow()
     with wh.reader() as con:
         sql.temp_table(con, "kept", kept)
         rows = sql.query(con, "sft_rows", {"format_version": FORMAT_VERSION})
@@ -114,13 +151,14 @@ def build_sft_set(
         sources = sql.query(con, "version_sources").to_pylist()
     if rows.num_rows == 0:
         raise EmptySelection(
-            f"the selection gave no pairs with validated annotations on both sides ({info['candidates']} candidates)"
+            f"the selection gave no pairs with validated annotations on both sides "
+            f"({selection.get('candidates', kept.num_rows)} candidates)"
         )
     rows = conform(rows).sort_by([("split", "ascending"), ("pair_id", "ascending")])  # canonical order
     version_id = content_id(rows)
     with wh.reader() as con:
         known = sql.query(con, "registry_get", {"version_id": version_id}).to_pylist()
-        default_parent = sql.query(con, "version_registry_latest", {"name": spec.name, "exclude": version_id})
+        default_parent = sql.query(con, "version_registry_latest", {"name": name, "exclude": version_id})
 
     vdir = vstore.url(vstore.version_path(version_id))  # a URL for remote stores, a path locally
     code = code_version()
@@ -138,8 +176,8 @@ def build_sft_set(
         counts, teachers = summarise(rows)
         manifest = {
             "version_id": version_id,
-            "name": spec.name,
-            "kind": "sft",
+            "name": name,
+            "kind": kind,
             "format_version": FORMAT_VERSION,
             "parents": lineage,
             "n_rows": rows.num_rows,
@@ -147,18 +185,11 @@ def build_sft_set(
             "media_root": STORE_MEDIA_ROOT,
             "media_mode": "reference",
             "counts": counts,
-            "selection": {
-                "query_name": spec.query_name(),
-                "query": spec.query_sql(),
-                "filters": spec.to_json(),
-                "candidates": info["candidates"],
-                "after_mix": info["after_mix"],
-                "quotas": info["quotas"],
-            },
-            "split": info["split"],
+            "selection": selection,
             "teachers": teachers,
             "sources": sources,
             "checks": {},  # quality gates record their results here
+            **(manifest_extra or {}),
             "content": {"id_scheme": ID_SCHEME, "computed_by": "umedata.versions.content.content_id",
                         "media": refs.num_rows},
             "columns": ROW_SCHEMA.names,
@@ -176,11 +207,11 @@ def build_sft_set(
         except VersionExists:  # a concurrent build of the same content finished first: same bytes
             manifest = read_manifest(vdir)
 
-    build_id = digest("build", version_id, spec.name, started.isoformat(), os.urandom(8).hex())
+    build_id = digest("build", version_id, name, started.isoformat(), os.urandom(8).hex())
     registry.register(
         wh,
         version={
-            "version_id": version_id, "name": spec.name, "kind": manifest.get("kind", "sft"),
+            "version_id": version_id, "name": name, "kind": manifest.get("kind", kind),
             "parents": manifest.get("parents", lineage), "path": vdir,
             "media_root": manifest.get("media_root"), "format_version": manifest["format_version"],
             "n_rows": manifest["n_rows"], "splits": manifest["counts"]["by_split"], "counts": manifest["counts"]["rows"],
@@ -188,8 +219,8 @@ def build_sft_set(
         },
         media=refs.column("sha256").to_pylist(),
         build={
-            "build_id": build_id, "version_id": version_id, "name": spec.name, "query_name": spec.query_name(),
-            "query_sql": spec.query_sql(), "filters": {**spec.to_json(), "parents": parents}, "wrote_files": wrote,
+            "build_id": build_id, "version_id": version_id, "name": name, "query_name": query_name,
+            "query_sql": query_sql, "filters": build_filters or {}, "wrote_files": wrote,
             "code_version": code, "built_at": started,
         },
     )

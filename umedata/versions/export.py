@@ -198,7 +198,7 @@ def export_parquet(
                 part, rest = whole.slice(0, rows_per_shard), whole.slice(rows_per_shard)
                 if embed_media:
                     part = embed(part, load)
-                write_parquet(part, fs, join(path, names[out]), row_group_size, schema)
+                write_parquet(part, fs, join(path, names[out]), row_group_size, schema)  # noqa: B023 (called in this iteration only)
                 out += 1
                 buf, buffered = ([rest] if rest.num_rows else []), rest.num_rows
 
