@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
-from umedata import sql
+from umedata import sql, tables
 from umedata.errors import UserError
 from umedata.versions.store import read_manifest, read_rows
 from umedata.warehouse import Warehouse
@@ -102,20 +101,12 @@ def register(
     for k in ("splits", "counts", "manifest"):
         vrow[k] = json.dumps(vrow[k], ensure_ascii=False)
     brow = {**build, "filters": json.dumps(build["filters"], ensure_ascii=False)}
-    new_version = pa.Table.from_pylist([vrow], schema=pa.schema([
-        ("version_id", pa.string()), ("name", pa.string()), ("kind", pa.string()), ("parents", pa.list_(pa.string())),
-        ("path", pa.string()), ("media_root", pa.string()), ("format_version", pa.string()), ("n_rows", pa.int64()),
-        ("splits", pa.string()), ("counts", pa.string()), ("manifest", pa.string()),
-        ("registered_at", pa.timestamp("us")),
-    ]))
+    version_columns = ("version_id", "name", "kind", "parents", "path", "media_root", "format_version", "n_rows",
+                       "splits", "counts", "manifest", "registered_at")
+    new_version = tables.rows("dataset_versions", [vrow], version_columns)
     shas = sorted(set(media))
-    new_media = pa.table({"version_id": pa.array([version["version_id"]] * len(shas), pa.string()),
-                          "sha256": pa.array(shas, pa.string())})
-    new_build = pa.Table.from_pylist([brow], schema=pa.schema([
-        ("build_id", pa.string()), ("version_id", pa.string()), ("name", pa.string()), ("query_name", pa.string()),
-        ("query_sql", pa.string()), ("filters", pa.string()), ("wrote_files", pa.bool_()),
-        ("code_version", pa.string()), ("built_at", pa.timestamp("us")),
-    ]))
+    new_media = tables.rows("dataset_version_media", [{"version_id": version["version_id"], "sha256": h} for h in shas])
+    new_build = tables.rows("dataset_version_builds", [brow])
     with warehouse.transaction() as con:
         con.register("new_version", new_version)
         con.register("new_media", new_media)
