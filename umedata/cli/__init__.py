@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from umedata.cli import annotate, ingest, versions, warehouse
+from umedata.cli import annotate, ingest, run, versions, warehouse
 from umedata.cli.common import err_console, expected_errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0],
@@ -24,6 +24,7 @@ app.command("ingest")(ingest.ingest)
 app.command("annotate")(annotate.annotate)
 app.command("build-sft-set")(versions.build_sft_set)
 app.add_typer(versions.app, name="versions")
+app.command("run")(run.run)
 
 
 def main(argv: list[str] | None = None) -> None:
