@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from benchmarks_md import write_section  # bench/ is on the path when a script runs
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -36,7 +36,6 @@ from umedata.warehouse import Warehouse  # noqa: E402
 
 SHARED_IMAGES = 4
 LABELS = 1000
-MARK_BEGIN, MARK_END = "<!-- ingest-bench:begin -->", "<!-- ingest-bench:end -->"
 
 
 def make_rows(n: int) -> pa.Table:
@@ -223,7 +222,6 @@ def bench_known_lookup(known: int, probe: int) -> dict:
 
 def report(results: list[dict], prepare: dict, hashing: dict, lookup: dict) -> str:
     lines = [
-        MARK_BEGIN,
         "## Ingest (bench/ingest.py)",
         "",
         f"Metadata ingest of {results[0]['rows']:,} generated MMEB-train rows (text sides and references to "
@@ -257,20 +255,8 @@ def report(results: list[dict], prepare: dict, hashing: dict, lookup: dict) -> s
         f"Measured {date.today().isoformat()} with {os.cpu_count()} CPU cores, no GPU "
         f"({platform.machine()}, Python {platform.python_version()}, pyarrow {pa.__version__}), "
         f"1-minute load average up to {load:.1f} (other processes share the machine, so figures are noisy).",
-        MARK_END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(section: str, path: Path) -> None:
-    """Replace this benchmark's section in BENCHMARKS.md, keeping every other section."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(re.escape(MARK_BEGIN) + r".*?" + re.escape(MARK_END) + r"\n?", re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
@@ -313,7 +299,7 @@ def main() -> None:
     if args.no_write:
         print(section)
     else:
-        write_section(section, args.out)
+        write_section("ingest-bench", section, args.out)
         print(f"wrote {args.out}")
 
 

@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks_md import write_section  # bench/ is on the path when a script runs
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -238,8 +240,6 @@ def run_scenario(url: str, n: int, c: int, image: bool, transport: str) -> dict:
 
 
 def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float, float]) -> None:
-    path = REPO / "BENCHMARKS.md"
-    begin, end = "<!-- teacher-throughput:begin -->", "<!-- teacher-throughput:end -->"
     table = [
         "## Teacher client throughput (`bench/teacher_throughput.py`)",
         "",
@@ -275,13 +275,7 @@ def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float
         "- Image rows carry one 1-megapixel JPEG (about 700 KB as a data URL) per request, read and base64-encoded "
         "per request (cache off); RSS is high because each of the 256 requests in flight holds its encoded body.",
     ]
-    section = "\n".join([begin, *table, end])
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if begin in text:
-        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+    write_section("teacher-throughput", "\n".join(table))
 
 
 def main() -> None:

@@ -22,13 +22,13 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from benchmarks_md import write_section  # bench/ is on the path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,7 +36,6 @@ from training import data, sft, tiny  # noqa: E402
 from training import model as M  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0}
-BEGIN, END = "<!-- trainer-bench:begin -->", "<!-- trainer-bench:end -->"
 
 
 def time_steps(net, batch, args, params, steps: int, warmup: int, device) -> dict:
@@ -146,7 +145,7 @@ def synthetic_batch(pairs: int, text_len: int, image_side: int, device) -> dict:
     pad = lambda rows, v: torch.tensor([r + [v] * (length - len(r)) for r in rows])  # noqa: E731
     ids = pad(seqs, 151_643)
     attention = pad([[1] * len(r) for r in seqs], 0)
-    completion = pad([[x != -100 for x in l] for l in labels], False)
+    completion = pad([[x != -100 for x in row] for row in labels], False)
     batch = {"input_ids": ids, "attention_mask": attention, "labels": pad(labels, -100),
              "mm_token_type_ids": pad(mm, 0).int(), "completion_mask": completion.bool(),
              "pixel_values": torch.randn(pairs * grid * grid, 3 * 2 * 14 * 14, generator=g),
@@ -189,7 +188,7 @@ def bench_2b(args, device: torch.device, layers: int = 28, vision_depth: int = 3
 
 # ------------------------------------------------------------------------------------------------------- report
 def markdown(results: list[dict], gpu_note: str | None) -> str:
-    lines = [BEGIN, "## Trainer step (bench/train_step.py)", "",
+    lines = ["## Trainer step (bench/train_step.py)", "",
              "One SFT optimiser step (forward + backward + AdamW) on one micro-batch; tokens = real (non-pad) "
              "tokens of all query and target sequences; median step time.", "",
              "| model | device | mode | pairs | tokens | step time | tokens/s | MFU |",
@@ -210,17 +209,7 @@ def markdown(results: list[dict], gpu_note: str | None) -> str:
             lines.append(f"MFU = 6 * N * tokens/s / peak = {r['mfu_formula']} (N = LLM parameters per token).")
     if gpu_note:
         lines += ["", gpu_note]
-    lines.append(END)
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, block: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
 
 
 def main(argv=None) -> list[dict]:
@@ -249,7 +238,7 @@ def main(argv=None) -> list[dict]:
     print(block)
     print(json.dumps(results, indent=2, default=str))
     if args.write:
-        write_section(Path(args.write), block)
+        write_section("trainer-bench", block, Path(args.write))
     return results
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from benchmarks_md import write_section  # bench/ is on the path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -179,18 +180,6 @@ def render(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (between its markers), leaving other sections alone."""
-    start, end = "<!-- bench/versions.py:start -->", "<!-- bench/versions.py:end -->"
-    block = f"{start}\n{text}{end}\n"
-    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if start in old and end in old:
-        new = old[: old.index(start)] + block + old[old.index(end) + len(end) + 1:]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block
-    path.write_text(new)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=1_000_000, help="metadata-only pairs")
@@ -211,7 +200,7 @@ def main() -> None:
     text = render(results)
     print(text)
     if not args.no_write:
-        write_section(text, args.out)
+        write_section("versions-bench", text, args.out)
 
 
 if __name__ == "__main__":
