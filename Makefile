@@ -9,7 +9,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 # A flow run without a server starts a temporary one; on a busy machine that can take longer than Prefect's 20 s.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 600
 
-.PHONY: setup demo test test-fast bench sample clean
+.PHONY: setup demo test test-fast test-busy demo-busy bench sample clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -n 2 -m "not slow"
+
+# The same, with two CPU-bound processes spinning beside them: what a shared 2-core machine feels like.
+test-busy: setup
+	$(PY) tests/busy.py --spinners 2 -- $(MAKE) test
+
+demo-busy: setup
+	$(PY) tests/busy.py --spinners 2 -- $(MAKE) demo
 
 # Each script prints its figures and rewrites its own section of BENCHMARKS.md. Never part of `make test`.
 bench: setup

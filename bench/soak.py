@@ -1,0 +1,268 @@
+"""Kill -9 soak: SIGKILL a real run at random moments, many times, then let one run finish; count what was lost,
+doubled or paid twice, from the server's and the warehouse's own records.
+
+    .venv/bin/python bench/soak.py                      # teacher and ingest, 20 kills each; writes BENCHMARKS.md
+    .venv/bin/python bench/soak.py teacher --kills 5 --no-write
+
+teacher: `umedata annotate` against the local OpenAI-compatible test server (its own process) with faults on
+(429, 500, 503, slow answers (3 s, inside the client's 5 s timeout), truncated `length` answers, malformed answers, non-JSON
+bodies). Kills are aimed in turn at a random moment, at a commit (a sealed staged batch exists: the writer is
+applying it) and at a lease transaction (the DuckDB write-ahead log exists but no sealed batch: a lease, a heartbeat
+or a release is being written). What each kill actually hit is read off the files at the instant of the kill.
+Reported: lost annotations (answered OK by the server, never recorded), duplicated annotations, answers paid twice
+against the requests in flight at the kills (sent or answered but not committed: the only ones allowed to be sent
+again), leases left stale at the end, and the time a new run takes to send its first request after a kill.
+
+ingest: `umedata ingest` of a JSON Lines file with small commits, killed while staging, while committing and at
+random; after every kill (and the recovery the next run starts with) the warehouse must be whole (every pair's
+sides present, every batch all or nothing); a last run completes and a re-ingest adds nothing.
+
+Not part of `make test`: tests/test_teacher_exactly_once.py and tests/test_ingest_crash.py keep short versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks_md import machine, write_section  # bench/ is on the path when a script runs
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+UMEDATA = [sys.executable, "-m", "umedata"]
+FAULTS = {"429": 0.03, "500": 0.02, "503": 0.02, "slow": 0.01, "length": 0.02, "malformed": 0.02, "bad_json": 0.01}
+MODES = ("random", "commit", "lease")
+
+
+def count(wh, text: str) -> int:
+    return int(wh.sql(text).column(0)[0].as_py())
+
+
+def in_write(db: Path) -> str | None:
+    """What the writer is doing right now, from the files: 'commit' (a sealed staged batch is being applied),
+    'lease' (a write transaction with no sealed batch: leases, heartbeats, releases, run records), or None."""
+    staging = db.with_name(db.name + ".staging")
+    sealed = staging.exists() and any((d / "batch.json").exists() for d in staging.iterdir() if d.name != "failed")
+    if sealed:
+        return "commit"
+    return "lease" if db.with_name(db.name + ".wal").exists() else None
+
+
+def wait_for(pred, proc: subprocess.Popen, limit_s: float) -> bool:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if pred():
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+# -- teacher ----------------------------------------------------------------------------------------------------
+def soak_teacher(kills: int, pairs: int, seed: int) -> dict:
+    import teacher_helpers as th
+
+    from umedata.warehouse import Warehouse
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        wh = Warehouse(tmp / "w.duckdb")
+        wh.init()
+        sides = th.seed(wh, tmp, n_pairs=pairs, images=False)["sides"]
+        server = subprocess.Popen(
+            [sys.executable, str(REPO / "tests" / "openai_server.py"), "--latency", "0.05", "--seed", str(seed),
+             *[x for f, r in FAULTS.items() for x in ("--fault", f"{f}={r}")]],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(server.stdout.readline().split()[1])
+            base = f"http://127.0.0.1:{port}"
+
+            def stats() -> dict:
+                with urllib.request.urlopen(f"{base}/stats", timeout=30) as r:
+                    return json.loads(r.read())
+
+            # A lease of 2 s and commits every ~0.3 s: many transactions to land kills in, short waits to resume.
+            cfg = th.toml_config(tmp / "t.toml", f"{base}/v1", max_in_flight=32, endpoint={"max_in_flight": 32},
+                                 lease_chunk=64, commit_every=64, commit_interval_s=0.2, commit_max_interval_s=0.5,
+                                 lease_ttl_s=2.0, timeout_s=5.0, max_attempts=6)
+            cmd = [*UMEDATA, "annotate", "-c", str(cfg), "-w", str(wh.path), "--no-progress", "--wait-for-leases"]
+            hit = {"commit": 0, "lease": 0, "other": 0}
+            in_flight_at_kills, resume_s, killed = 0, [], 0
+            allowed: set[str] = set()
+            for i in range(kills):
+                before = stats()["total"]
+                t0 = time.monotonic()
+                proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                if not wait_for(lambda b=before: stats()["total"] > b, proc, 120):
+                    proc.wait()
+                    break  # finished before sending: nothing left to kill
+                resume_s.append(time.monotonic() - t0)
+                mode = MODES[i % len(MODES)]
+                if mode == "random":
+                    time.sleep(rng.uniform(0.0, 2.0))
+                else:
+                    time.sleep(rng.uniform(0.0, 0.5))
+                    wait_for(lambda m=mode: in_write(wh.path) == m, proc, 10)
+                state = in_write(wh.path)
+                if proc.poll() is not None:
+                    continue
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                killed += 1
+                hit[state or "other"] += 1
+                snap = stats()
+                wh.recover()  # what the next run does first
+                done = set(wh.sql("SELECT request_key FROM teacher_requests WHERE status IN ('done', 'failed')")
+                           .column(0).to_pylist())
+                at_risk = (set(snap["answered"]) - done) | set(snap["inflight"])
+                in_flight_at_kills += len(at_risk)
+                allowed |= at_risk
+            t0 = time.monotonic()
+            final = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
+            if final.returncode:
+                raise RuntimeError(final.stderr[-3000:])
+            snap = stats()
+        finally:
+            server.kill()
+        keys = count(wh, "SELECT count(*) FROM teacher_requests")
+        answered_ok = set(snap["ok"])
+        annotated = set(wh.sql("SELECT request_key FROM annotations").column(0).to_pylist())
+        paid_twice = {k for k, n in snap["answered"].items() if n > 1}
+        return {
+            "trials": kills, "killed": killed, "kills_in_commit": hit["commit"], "kills_in_lease_tx": hit["lease"],
+            "sides": len(sides), "keys": keys,
+            "unfinished": count(wh, "SELECT count(*) FROM teacher_requests WHERE status NOT IN ('done', 'failed')"),
+            "lost": len(answered_ok - annotated - set(
+                wh.sql("SELECT request_key FROM teacher_requests WHERE status = 'done'").column(0).to_pylist())),
+            "annotations": len(annotated),
+            "duplicated": count(wh, "SELECT count(*) - count(DISTINCT request_key) FROM annotations"),
+            "paid_twice": len(paid_twice), "paid_twice_outside_in_flight": len(paid_twice - allowed),
+            "in_flight_at_kills": in_flight_at_kills,
+            "ratio": len(paid_twice) / in_flight_at_kills if in_flight_at_kills else 0.0,
+            "stale_leases": count(wh, "SELECT count(*) FROM teacher_requests WHERE status IN ('leased', 'exported')"),
+            "resume_s_median": statistics.median(resume_s) if resume_s else None,
+            "resume_s_max": max(resume_s) if resume_s else None,
+            "requests": snap["total"], "faults": snap["faults"],
+        }
+
+
+# -- ingest ------------------------------------------------------------------------------------------------------
+def soak_ingest(kills: int, rows: int, seed: int) -> dict:
+    from umedata.warehouse import Warehouse
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        with open(tmp / "pairs.jsonl", "w") as f:
+            for i in range(rows):
+                f.write(json.dumps({"q": f"query {i}", "t": f"target {i % 1000}", "n": f"negative {i % 77}"}) + "\n")
+        (tmp / "sources.toml").write_text(
+            '[[source]]\nname = "soak"\nlayout = "generic"\nroot = "."\n'
+            '[[source.datasets]]\nname = "Soak"\npath = "pairs.jsonl"\nmodality = "text"\ntask = "retrieval"\n'
+            'columns = { qry = "q", pos = "t", neg = "n" }\n')
+        wh = Warehouse(tmp / "w.duckdb")
+        wh.init()
+        # Small commits (many transactions to land kills in); the chunk size is the ingest's batch_rows.
+        child = (
+            "import sys; from pathlib import Path; from umedata.ingest import ingest_source; "
+            "from umedata.sources.config import load_sources; from umedata.warehouse import Warehouse; "
+            f"wh = Warehouse({str(wh.path)!r}); wh.prepare(); "
+            f"[ingest_source(wh, s, batch_rows=5000) for s in load_sources(Path({str(tmp / 'sources.toml')!r}))]")
+        hit = {"commit": 0, "lease": 0, "staging": 0, "other": 0}
+        broken = killed = restarts = 0
+        staging = wh.path.with_name(wh.path.name + ".staging")
+        for i in range(kills * 3):  # a run that finishes before its kill starts the next round on a fresh file
+            if killed == kills:
+                break
+            proc = subprocess.Popen([sys.executable, "-c", child], cwd=REPO)
+            mode = ("random", "commit", "staging")[i % 3]
+            time.sleep(rng.uniform(0.3, 1.5))
+            if mode == "commit":
+                wait_for(lambda: in_write(wh.path) == "commit", proc, 20)
+            elif mode == "staging":
+                wait_for(lambda: staging.exists() and any(d.name.endswith(".partial") for d in staging.iterdir()),
+                         proc, 20)
+            state = in_write(wh.path)
+            if state is None and staging.exists() and any(d.name.endswith(".partial") for d in staging.iterdir()):
+                state = "staging"
+            if proc.poll() is not None:  # it finished: start again from an empty warehouse
+                for f in tmp.glob("w.duckdb*"):
+                    shutil.rmtree(f) if f.is_dir() else f.unlink()
+                wh.init()
+                restarts += 1
+                continue
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed += 1
+            hit[state or "other"] += 1
+            wh.recover()
+            orphans = count(wh, "SELECT count(*) FROM pairs p WHERE NOT EXISTS "
+                                "(SELECT 1 FROM sides s WHERE s.side_id = p.qry_side_id) OR NOT EXISTS "
+                                "(SELECT 1 FROM sides s WHERE s.side_id = p.pos_side_id)")
+            broken += orphans > 0
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-c", child], cwd=REPO, check=True)
+        complete_s = time.monotonic() - t0
+        pairs = count(wh, "SELECT count(*) FROM pairs")
+        distinct = count(wh, "SELECT count(DISTINCT pair_id) FROM pairs")
+        subprocess.run([sys.executable, "-c", child], cwd=REPO, check=True)
+        again = count(wh, "SELECT count(*) FROM pairs")
+        return {"trials": kills, "killed": killed, "fresh_starts": restarts, "kills_in_commit": hit["commit"], "kills_while_staging":
+                hit["staging"], "rows": rows, "pairs": pairs, "duplicated": pairs - distinct,
+                "states_with_orphans": broken, "reingest_added": again - pairs, "last_run_s": complete_s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", nargs="*", default=["teacher", "ingest"], choices=["teacher", "ingest"])
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--pairs", type=int, default=3000, help="teacher: pairs seeded (two sides each)")
+    ap.add_argument("--rows", type=int, default=400_000, help="ingest: rows of the JSON Lines file")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    lines = ["## Kill -9 soak (`bench/soak.py`)", ""]
+    if "teacher" in args.what:
+        t = soak_teacher(args.kills, args.pairs, args.seed)
+        print(json.dumps(t, indent=2), flush=True)
+        lines += [
+            f"**Teacher** (`umedata annotate`, {t['sides']:,} sides, faults on: "
+            + ", ".join(f"{f} {r:.0%}" for f, r in FAULTS.items()) + "; lease 2 s, commits every ≤ 0.5 s)", "",
+            "| trials | killed | in a commit | in a lease transaction | lost | duplicated | paid twice / in flight at "
+            "kills | paid twice outside those | stale leases | unfinished keys | resume to first request |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            f"| {t['trials']} | {t['killed']} | {t['kills_in_commit']} | {t['kills_in_lease_tx']} | {t['lost']} | "
+            f"{t['duplicated']} | {t['paid_twice']} / {t['in_flight_at_kills']} = {t['ratio']:.2f} | "
+            f"{t['paid_twice_outside_in_flight']} | {t['stale_leases']} | {t['unfinished']} | median "
+            f"{t['resume_s_median']:.2f} s, max {t['resume_s_max']:.2f} s |", ""]
+    if "ingest" in args.what:
+        g = soak_ingest(args.kills, args.rows, args.seed)
+        print(json.dumps(g, indent=2), flush=True)
+        lines += [
+            f"**Ingest** (`ingest_source`, {g['rows']:,} JSON Lines rows, a commit every 5,000)", "",
+            "| trials | killed | in a commit | while staging | warehouse states with a half-applied batch | pairs "
+            "after the last run | duplicated | re-ingest added |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {g['trials']} | {g['killed']} | {g['kills_in_commit']} | {g['kills_while_staging']} | "
+            f"{g['states_with_orphans']} | {g['pairs']:,} | {g['duplicated']} | {g['reingest_added']} |", ""]
+    lines.append(f"Measured {time.strftime('%Y-%m-%d')} on {machine()}.")
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        write_section("soak-bench", text)
+
+
+if __name__ == "__main__":
+    main()
