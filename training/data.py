@@ -56,6 +56,11 @@ class Version:
     def version_id(self) -> str:
         return self.manifest["version_id"]
 
+    @property
+    def kind(self) -> str | None:
+        """"sft", "rl", ... as umedata.versions wrote it; None for a hand-made directory."""
+        return self.manifest.get("kind")
+
     def media_root(self) -> str | None:
         root = self.manifest.get("media_root")
         return None if root is None else join(self.root, root)
@@ -425,3 +430,44 @@ def loader(batches: PairBatches, start: int, stop: int, num_workers: int = 0) ->
         batches, batch_size=None, sampler=range(start, stop), num_workers=num_workers,
         prefetch_factor=4 if num_workers else None, persistent_workers=False,
     )
+
+
+# ----------------------------------------------------------------------------------------------- RL prompt plan
+class PromptBatches:
+    """RL: generation batch k (any epoch) -> this rank's pairs of it, as row dicts.
+
+    An RL version has the rows of an SFT version (the same columns; manifest kind "rl"); GRPO renders only their
+    prompts. A generation batch is `batch` pairs across all ranks (the reference's 256), planned by plan_epoch
+    from (seed, epoch) alone, so a resumed run gets batch k exactly; rank r holds pairs r*b/w .. (r+1)*b/w - 1.
+    """
+
+    def __init__(self, table, batch: int, world: int = 1, rank: int = 0, seed: int = 0, batching: str = "mixed"):
+        if batch % world:
+            raise ValueError(f"a generation batch of {batch} pairs does not split over {world} ranks")
+        self.table, self.batch, self.world, self.rank, self.seed, self.batching = table, batch, world, rank, seed, \
+            batching
+        self.per_rank = batch // world
+        self.datasets = table.column("dataset_name").to_pylist()
+        self._plans: dict[int, list[list[int]]] = {}
+        self.per_epoch = len(self._plan(0))
+        sizes: dict[str, int] = {}
+        for d in self.datasets:
+            sizes[d] = sizes.get(d, 0) + 1
+        self.unused = {d: n for d, n in sorted(sizes.items()) if n < batch} if batching == "single-dataset" else {}
+        if self.per_epoch == 0:
+            raise ValueError(f"{len(self.datasets)} rows cannot fill one generation batch of {batch} pairs with "
+                             f"--batching {batching} (rows per dataset: {sizes})")
+
+    def _plan(self, epoch: int) -> list[list[int]]:
+        if epoch not in self._plans:
+            self._plans = {epoch: plan_epoch(self.datasets, self.batch, self.seed, epoch, self.batching)}
+        return self._plans[epoch]
+
+    def indices(self, k: int) -> list[int]:
+        """Table rows of this rank's share of generation batch k."""
+        epoch, step = divmod(k, self.per_epoch)
+        start = self.rank * self.per_rank
+        return self._plan(epoch)[step][start : start + self.per_rank]
+
+    def rows(self, k: int) -> list[dict]:
+        return self.table.take(self.indices(k)).to_pylist()
