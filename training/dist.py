@@ -96,6 +96,16 @@ def all_sum(value: float | torch.Tensor) -> torch.Tensor:
     return t.cpu()
 
 
+def all_max(value: float | torch.Tensor) -> torch.Tensor:
+    """Maximum over ranks (a copy, on CPU): e.g. the micro-batch count every rank must run in step."""
+    t = torch.as_tensor(value, dtype=torch.float64).clone()
+    if active():
+        backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+        t = t.to(backend_device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.cpu()
+
+
 def barrier() -> None:
     if active():
         dist.barrier()
