@@ -8,7 +8,7 @@ at least as high), so a collapsed model whose embeddings all tie scores 0, not 1
 
 Generative embeddings come from greedy generation of up to --max-completion-length tokens (default 2048, the
 reference's RL cap: real reasoning runs ~400 tokens, so a short cap stops before <gen_emb> and understates gen),
-then one forward over prompt + completion (training.model.generate_and_encode); the share of completions that
+then one forward over prompt + completion (training.generation.sample); the share of completions that
 emitted <gen_emb> and that match the format regex is reported. `--gen-mode teacher` reads the generative
 embedding from the split's own annotations instead (teacher-forced, what SFT optimises), useful for debugging.
 Text-only sides get the 28x28 white image the model was trained with (--no-blank-image if it was trained
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from training import data
+from training import data, generation
 from training import model as model_lib
 from umedata.format import FORMAT_REGEX, GEN_EMB
 
@@ -46,9 +46,9 @@ def _encode(net, renderer, tokenizer, sides: list[data.Side], batch_size: int, m
             rendered = [renderer.render(s, completion=gen_mode != "generate") for s in chunk]
             truncated += sum(1 for r in rendered if any(r["cut"].values()))
             if gen_mode == "generate":
-                batch = data.collate(rendered, renderer.pad_id, "left")
-                batch = {key: v.to(device) if torch.is_tensor(v) else v for key, v in batch.items()}
-                d, g, t, f = model_lib.generate_and_encode(net, batch, tokenizer, max_completion_length)
+                out = generation.sample(net, tokenizer, [generation.Prompt(r) for r in rendered],
+                                        generation.greedy(max_completion_length))
+                d, g, t, f = out.disc, out.gen, out.texts, out.gen_found
             else:
                 batch = data.collate(rendered, renderer.pad_id, "right")
                 batch = {key: v.to(device) if torch.is_tensor(v) else v for key, v in batch.items()}

@@ -203,39 +203,5 @@ class EmbeddingModel(nn.Module):
 # ------------------------------------------------------------------------------------------------------- generation
 # The cap on generated completion tokens, one name (--max-completion-length) for every generation path; 2048 is the
 # reference's RL cap. Real reasoning runs ~400 tokens, so a much lower cap cuts <gen_emb> off and understates gen.
+# Generation itself (sampling, greedy, backends, the prompt + completion forward) lives in training/generation.py.
 MAX_COMPLETION_LENGTH = 2048
-
-
-@torch.no_grad()
-def generate_and_encode(net: EmbeddingModel, batch: dict, tokenizer,
-                        max_completion_length: int = MAX_COMPLETION_LENGTH):
-    """Greedy completions for a LEFT-padded prompt batch, then one forward over prompt + completion to read the
-    generative embedding (generate() returns no hidden state for the token it sampled last).
-
-    Returns (disc, gen, texts, gen_found)."""
-    hf = core(net.hf)
-    media = {k: batch[k] for k in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw")
-             if batch.get(k) is not None}
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    # A sampled media placeholder would demand pixels the re-forward does not have (an untrained model does it).
-    media_tokens = [hf.config.image_token_id, hf.config.video_token_id]
-    seqs = hf.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       mm_token_type_ids=batch["mm_token_type_ids"], max_new_tokens=max_completion_length,
-                       do_sample=False, eos_token_id=eos, pad_token_id=pad, suppress_tokens=media_tokens, **media)
-    prompt_len = batch["input_ids"].shape[1]
-    completion = seqs[:, prompt_len:]
-    # A completion is valid up to and including its first <|im_end|>; generate pads after it.
-    ended_before = torch.cumsum((completion == eos).long(), dim=1) - (completion == eos).long()
-    valid = ended_before == 0
-    full = dict(batch)
-    full.update(
-        input_ids=seqs,
-        attention_mask=torch.cat([batch["attention_mask"], valid.long()], dim=1),
-        mm_token_type_ids=torch.cat([batch["mm_token_type_ids"], torch.zeros_like(completion, dtype=torch.int32)], 1),
-        completion_mask=torch.cat([torch.zeros_like(batch["attention_mask"], dtype=torch.bool), valid], dim=1),
-        labels=torch.full_like(seqs, -100),
-    )
-    out = net(full)
-    texts = tokenizer.batch_decode([c[v] for c, v in zip(completion, valid)], skip_special_tokens=False)
-    return out.disc, out.gen, texts, out.gen_found
