@@ -111,21 +111,33 @@ def bench_prepare(tmp: Path, rows: pa.Table, batch_rows: int) -> dict:
     return {"rows": rows.num_rows, "seconds": secs, "pairs_per_s": rows.num_rows / secs, "batch_rows": batch_rows}
 
 
+BAD_EVERY = 10_000  # the jsonl-bad run plants one bad line in every 10,000 (100 per million), of rotating kinds
+BAD_LINES = (b'{"qry": "unterminated', b'{"qry": "caf\xe9 latin-1", "pos_text": "x"}', b"[1, 2, 3]",
+             b'{"qry": 42, "pos_text": "a number where text belongs"}')
+BAD_REASONS = ("bad_json", "non_utf8", "wrong_type", "wrong_type")
+
+
 def bench_ingest(tmp: Path, rows: pa.Table, fmt: str, batch_rows: int) -> dict:
+    bad = fmt == "jsonl-bad"
+    ext = "jsonl" if bad else fmt
     root = tmp / f"src_{fmt}"
     tmp.mkdir(parents=True, exist_ok=True)
     write_images(root)
-    path = root / f"train.{fmt}"
+    path = root / f"train.{ext}"
+    planted: dict[str, int] = {}
     if fmt == "parquet":
         pq.write_table(rows, path, row_group_size=batch_rows)
     else:
-        import pyarrow.json  # noqa: F401
+        import json
 
-        with open(path, "w", encoding="utf-8") as f:
-            import json
-
-            for r in rows.to_pylist():
-                f.write(json.dumps(r) + "\n")
+        with open(path, "wb") as f:
+            for i, r in enumerate(rows.to_pylist()):
+                if bad and i % BAD_EVERY == BAD_EVERY // 2:
+                    k = (i // BAD_EVERY) % len(BAD_LINES)
+                    f.write(BAD_LINES[k] + b"\n")
+                    planted[BAD_REASONS[k]] = planted.get(BAD_REASONS[k], 0) + 1
+                else:
+                    f.write(json.dumps(r).encode() + b"\n")
     wh = TimedWarehouse(tmp / f"wh_{fmt}" / "umedata.duckdb")
     wh.init()
     spec = SourceSpec(
@@ -146,13 +158,15 @@ def bench_ingest(tmp: Path, rows: pa.Table, fmt: str, batch_rows: int) -> dict:
     secs = time.perf_counter() - t0
     commit_s, wh.commit_s = wh.commit_s, 0.0
     print(file=sys.stderr)
-    assert s.pairs_new == rows.num_rows and s.quarantined == 0, s.as_dict()
+    n_bad = sum(planted.values())
+    # Every planted line quarantined with its own reason, every other line landed.
+    assert s.pairs_new == rows.num_rows - n_bad and s.reasons == planted, s.as_dict()
     t1 = time.perf_counter()
     again = ingest_source(wh, spec, batch_rows=batch_rows)
     secs_again = time.perf_counter() - t1
     assert again.pairs_new == 0 and again.sides_new == 0, again.as_dict()
     return {
-        "format": fmt,
+        "format": f"jsonl with {n_bad} bad lines" if bad else fmt,
         "rows": rows.num_rows,
         "seconds": secs,
         "pairs_per_s": rows.num_rows / secs,
@@ -226,8 +240,10 @@ def report(results: list[dict], prepare: dict, hashing: dict, lookup: dict) -> s
         "",
         f"Metadata ingest of {results[0]['rows']:,} generated MMEB-train rows (text sides and references to "
         f"{SHARED_IMAGES} shared images; targets repeat like class labels) into a fresh warehouse, then the same "
-        "source again (adds nothing). Goal: >= 100k pairs/s. Commits run beside the preparation of the next batch; "
-        "their time is shown because it bounds the whole.",
+        "source again (adds nothing). Goal: >= 100k pairs/s, JSON Lines included, also with bad lines planted "
+        f"(one in {BAD_EVERY:,}, rotating bad JSON, non-UTF-8, a non-object and a wrong type: each lands in "
+        "quarantine with its line number and reason, checked). Commits run beside the preparation of the next "
+        "batch; their time is shown because it bounds the whole.",
         "",
         "| input | rows per commit | sides stored | seconds | pairs/s | in commits, s | re-ingest, s |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -264,8 +280,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument(
         "--runs",
-        default="parquet:250000,jsonl:250000,parquet:50000",
-        help="FORMAT:ROWS_PER_COMMIT,... (250,000 is ingest_source's default)",
+        default="parquet:250000,jsonl:250000,jsonl-bad:250000,parquet:50000",
+        help="FORMAT:ROWS_PER_COMMIT,... (parquet | jsonl | jsonl-bad: one bad line in 10,000; 250,000 rows per "
+             "commit is ingest_source's default)",
     )
     ap.add_argument("--hash-mb", type=int, default=512)
     ap.add_argument("--images", type=int, default=500)

@@ -187,3 +187,23 @@ def test_a_byte_order_mark_is_not_a_bad_row(warehouse, root):
     s1 = ingest_source(warehouse, source(root, "mmeb", DatasetSpec("D", "bom.jsonl"), name="a"))
     s2 = ingest_source(warehouse, source(root, "ume_r1_rl", DatasetSpec("D", "bom.json"), name="b"))
     assert (s1.pairs_new, s2.pairs_new, s1.quarantined + s2.quarantined) == (1, 1, 0)
+
+
+def test_bad_lines_cost_their_block_no_columnar_speed(warehouse, tmp_path):
+    """A few bad lines in a large JSON Lines block: they are quarantined with their line numbers, and the rest of
+    the block is still read as one Arrow table (not line by line)."""
+    from umedata.sources.readers import read_blocks
+
+    r = tmp_path / "big"
+    good = [json.dumps({"qry": f"query {i}", "pos_text": f"target {i % 7}"}) for i in range(3000)]
+    planted = {17: '{"qry": "unterminated', 1500: b'{"qry": "caf\xe9"}', 2999: "[1, 2, 3]"}
+    lines = [planted.get(i, line) for i, line in enumerate(good)]
+    jsonl(r / "big.jsonl", lines)
+    blocks = list(read_blocks(r / "big.jsonl", batch_rows=10_000))
+    tables = [b for b in blocks if b.table is not None]
+    assert len(tables) == 1 and tables[0].table.num_rows == 3000 - len(planted)
+    assert set(tables[0].rows.to_pylist()).isdisjoint(planted)
+    s = ingest_source(warehouse, source(r, "mmeb", DatasetSpec("D", "big.jsonl")))
+    assert quarantine(warehouse) == {"big.jsonl:17": "bad_json", "big.jsonl:1500": "non_utf8",
+                                     "big.jsonl:2999": "wrong_type"}
+    assert s.pairs_new == 3000 - len(planted) and s.rows_seen == 3000

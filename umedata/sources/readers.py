@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -158,18 +159,60 @@ def _jsonl(path: Path, batch_rows: int, columnar: bool) -> Iterator[Block]:
                 return
             if start == 0 and lines[0].startswith(_BOM):
                 lines[0] = lines[0][len(_BOM) :]
-            yield _jsonl_block(path, lines, start, columnar)
+            yield from _jsonl_blocks(path, lines, start, columnar)
             start += len(lines)
 
 
-def _jsonl_block(path: Path, lines: list[bytes], start: int, columnar: bool) -> Block:
+def _jsonl_blocks(path: Path, lines: list[bytes], start: int, columnar: bool) -> Iterator[Block]:
+    """A clean block as one Arrow table. A block with bad lines: every line is parsed on its own (orjson, in C);
+    lines that are not a JSON object, and lines whose values have another type than most lines give the same key
+    (a number where the others have text), become per-line records, quarantined with their line numbers; the rest
+    is still read by Arrow as one table."""
     kept = [i for i, line in enumerate(lines) if line.strip()]
-    rows = pa.array([start + i for i in kept], pa.int64())
     if columnar and kept:
-        table = _jsonl_arrow(lines, len(kept))
+        table = _jsonl_arrow([lines[i] for i in kept], len(kept))
         if table is not None:
-            return Block(path, rows, table=table)
-    return Block(path, rows, records=[_parse_line(lines[i]) for i in kept])
+            yield Block(path, pa.array([start + i for i in kept], pa.int64()), table=table)
+            return
+        odd = _odd_lines(lines, kept)
+        good = [i for i in kept if i not in odd]
+        table = _jsonl_arrow([lines[i] for i in good], len(good)) if good and odd else None
+        if table is not None:
+            yield Block(path, pa.array([start + i for i in good], pa.int64()), table=table)
+            kept = sorted(odd)
+    if kept:
+        yield Block(path, pa.array([start + i for i in kept], pa.int64()), records=[_parse_line(lines[i]) for i in kept])
+
+
+def _odd_lines(lines: list[bytes], kept: list[int]) -> set[int]:
+    """Lines that keep a block from being read as one table: not a JSON object, or a value whose type differs from
+    the type most lines give that key (nulls fit any type). Lines are compared by their shape (keys and value
+    types), of which a file has a handful, so the vote costs one tuple per line."""
+    odd: set[int] = set()
+    shapes: dict[int, tuple] = {}
+    for i in kept:
+        try:
+            obj = _loads(lines[i])
+        except ValueError:  # bad JSON, or bytes that are not UTF-8
+            obj = None
+        if isinstance(obj, dict):
+            shapes[i] = (tuple(obj), tuple(map(type, obj.values())))
+        else:
+            odd.add(i)
+    counts = Counter(shapes.values())
+    votes: dict[str, Counter[type]] = {}
+    for (keys, types), n in counts.items():
+        for k, t in zip(keys, types):
+            if t is not type(None):
+                votes.setdefault(k, Counter())[_kind(t)] += n
+    majority = {k: c.most_common(1)[0][0] for k, c in votes.items()}
+    fits = {shape: all(t is type(None) or _kind(t) is majority[k] for k, t in zip(*shape)) for shape in counts}
+    odd.update(i for i, shape in shapes.items() if not fits[shape])
+    return odd
+
+
+def _kind(t: type) -> type:
+    return float if t is int else t  # Arrow reads 1 and 1.5 in one column as doubles
 
 
 def _jsonl_arrow(lines: list[bytes], expected: int) -> pa.Table | None:
