@@ -119,3 +119,26 @@ def test_inputs_are_checked(scored, tmp_path):
         build_rl_set(wh, RlSpec(min_mean=100.0))
     with pytest.raises(UserError, match="no registered version matches"):
         build_rl_set(wh, RlSpec(sft_version="nope"))
+
+
+def test_report_of_a_registered_rl_version(scored, tmp_path):
+    from PIL import Image
+
+    from umedata.rl_report import FIGURES, for_version
+
+    wh, sft = scored
+    built = build_rl_set(wh, RlSpec(target=6))
+    report = for_version(wh, built.result.version_id, tmp_path / "report")
+    assert report.summary["differ_from_version"] == 0
+    assert report.summary["selected"] == 6 == built.info["selected"]
+    assert report.summary["rejected"] == built.info["rejected"]
+    for name in FIGURES:
+        with Image.open(report.files[name]) as im:
+            assert im.format == "PNG" and im.size[0] > 300
+    per = {r["dataset_name"]: r for r in report.datasets}
+    assert per["ShapesCls"]["zero_variance"] == per["ShapesCls"]["candidates"] and per["ShapesCls"]["selected"] == 0
+    assert sum(r["selected"] for r in report.datasets) == 6
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert sft.version_id in text and "![variance](variance_hist.png)" in text
+    with pytest.raises(UserError, match="not an RL set"):
+        for_version(wh, sft.version_id, tmp_path / "nope")
