@@ -1,0 +1,83 @@
+"""Roll out a checkpoint on a dataset version, score the rollouts offline, and load both into the warehouse.
+
+Orchestration only. `python -m training.rollout` (torchrun with nproc > 1) and `python -m training.score_rollouts`
+run as processes in `python`, the interpreter of a GPU environment if there is one (vLLM lives there, never beside
+Prefect); they write folders (docs/interfaces.md), which `umedata.rollouts.load` takes in. Re-running is cheap and
+safe: the rollout job skips every key its folder already has, and loading adds only keys the warehouse lacks. The
+pool size P and seed of the scoring are parameters and are recorded (rollout_scorings, and the RL version built
+from it). Settings the flow is not given are the trainer's defaults.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import launch, prepare_warehouse
+from umedata import rollouts
+from umedata.versions import registry
+from umedata.warehouse import Warehouse
+
+
+@task(cache_policy=NO_CACHE)
+def version_dir(warehouse: str, dataset: str) -> str:
+    """A version directory as given, or the directory of a registered version (id, prefix or name)."""
+    return dataset if (Path(dataset) / "manifest.json").exists() or "://" in dataset else \
+        registry.get(warehouse, dataset)["path"]
+
+
+@task(cache_policy=NO_CACHE)
+def run_job(python: str, module: str, nproc: int, args: list[str]) -> None:
+    head = [python, "-m", module] if nproc <= 1 else \
+        [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", module]
+    launch(head + args)
+
+
+@task(cache_policy=NO_CACHE)
+def load(warehouse: str, folder: str) -> dict[str, Any]:
+    return rollouts.load(Warehouse(warehouse), folder).as_dict()
+
+
+@flow(name="rollouts", log_prints=True)
+def rollouts_flow(
+    checkpoint: str,
+    dataset: str,
+    out: str,
+    k: int | None = None,
+    pool_size: int | None = None,
+    seed: int | None = None,
+    split: str = "train",
+    max_completion_length: int | None = None,
+    backend: str | None = None,
+    batch_size: int | None = None,
+    nproc: int = 1,
+    python: str = sys.executable,
+    rollout_args: list[str] | None = None,
+    score_args: list[str] | None = None,
+    scores_out: str | None = None,
+    warehouse: str | None = None,
+) -> dict[str, Any]:
+    """K rollouts per side of `dataset`'s split from `checkpoint` into `out`, scored with seeded pools of
+    `pool_size` pairs into `scores_out` (default `<out>/scores-p<P>-s<seed>`), both loaded."""
+    path = prepare_warehouse(warehouse)
+    vdir = version_dir(path, dataset)
+    given = {"--k": k, "--seed": seed, "--max-completion-length": max_completion_length, "--backend": backend,
+             "--batch-size": batch_size}
+    run_job(python, "training.rollout", nproc,
+            ["--checkpoint", checkpoint, "--dataset", vdir, "--split", split, "--out", out,
+             *[x for f, v in given.items() if v is not None for x in (f, str(v))], *(rollout_args or [])])
+    scores_out = scores_out or str(Path(out) / f"scores-p{pool_size or 'default'}-s{seed if seed is not None else 'default'}")
+    scoring = {"--pool-size": pool_size, "--seed": seed}
+    run_job(python, "training.score_rollouts", 1,
+            ["--rollouts", out, "--dataset", vdir, "--out", scores_out,
+             *[x for f, v in scoring.items() if v is not None for x in (f, str(v))], *(score_args or [])])
+    loaded = [load(path, out), load(path, scores_out)]
+    create_table_artifact(key="rollouts-loaded", table=loaded, description=f"rollouts of {checkpoint} on {vdir}")
+    return {"run_id": loaded[0]["id"], "scoring_id": loaded[1]["id"], "rollouts_new": loaded[0]["new"],
+            "rewards_new": loaded[1]["new"], "quarantined": loaded[0]["quarantined"] + loaded[1]["quarantined"],
+            "rollouts_dir": out, "scores_dir": scores_out}
