@@ -29,6 +29,13 @@ def test_all_equal_groups_of_awkward_floats_are_exactly_zero():
     assert adv.tolist() == [0.0] * 6 and zero.tolist() == [True, True]
 
 
+def test_groups_equal_up_to_float_noise_are_zero_std():
+    rewards = torch.tensor([0.25, 0.25 + 3e-7, 0.25 - 2e-7, 0.25, 0.25, 0.25 + 1e-5], dtype=torch.float64)
+    adv, zero = R.group_advantages(rewards, 3)
+    assert zero.tolist() == [True, False] and adv[:3].tolist() == [0.0, 0.0, 0.0]
+    assert adv[5] > 0  # 1e-5 apart is a real difference: (r - mean) / (std + 1e-4), small but kept
+
+
 def test_advantages_reject_bad_groups():
     with pytest.raises(ValueError, match="at least 2"):
         R.group_advantages(torch.ones(4), 1)

@@ -5,7 +5,7 @@ Shapes: a micro-batch of n rollout sequences contributes T completion tokens; `l
 of one sequence contiguous, as training.model.EmbeddingModel returns them), and per-sequence tensors are (n,).
 
     advantage   A_i = (r_i - mean_g r) / (std_g r + 1e-4), std unbiased (n - 1) over the G rollouts of one side;
-                a group whose rewards are all equal gets A = 0 exactly (and is counted as zero-std)
+                a group whose rewards are all equal (to 1e-6) gets A = 0 exactly (and is counted as zero-std)
     surrogate   s_t = min(rho_t A_i, clip(rho_t, 1 - eps_low, 1 + eps_high) A_i),  rho_t = exp(logp - old_logp)
     k3 KL       k_t = exp(ref - logp) - (ref - logp) - 1   (>= 0, unbiased for KL(pi || ref) under pi's samples)
     sequence    L_i = sum_t (-s_t + beta k_t) / max_completion_length   (a constant divisor, not the length, so a
@@ -27,16 +27,19 @@ import torch
 QRY, POS = 0, 1  # roles of a rollout: a query side's or a target side's
 
 
-def group_advantages(rewards: torch.Tensor, group: int, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+def group_advantages(rewards: torch.Tensor, group: int, eps: float = 1e-4,
+                     tol: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
     """Group-relative advantages of contiguous groups of `group` rewards.
 
-    Returns (advantages like `rewards`, zero_std (n_groups,) bool: every reward of the group equal)."""
+    A group whose rewards lie within `tol` of each other is all-equal: identical completions get embeddings that
+    differ in the last bits when batched rows take different kernel paths, and such a group carries no signal.
+    Returns (advantages like `rewards`, zero_std (n_groups,) bool)."""
     if group < 2:
         raise ValueError(f"a group needs at least 2 rollouts for an unbiased std, not {group}")
     if rewards.numel() % group:
         raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group}")
     r = rewards.double().view(-1, group)
-    zero_std = r.amax(1) == r.amin(1)
+    zero_std = (r.amax(1) - r.amin(1)) <= tol
     adv = (r - r.mean(1, keepdim=True)) / (r.std(1, unbiased=True, keepdim=True) + eps)
     adv = torch.where(zero_std[:, None], torch.zeros_like(adv), adv)  # exactly 0, not a rounding residue
     return adv.view(-1).to(rewards.dtype), zero_std
