@@ -13,6 +13,12 @@ What it writes (paths relative to the sample root, which is also every dataset's
                                          with captions (text sides carry blank.jpg); gpt turns are annotations
   visdoc/{train,eval}.jsonl              generic layout: question -> rendered text page (PNG or a PDF page)
   images/ video/ visdoc/pages/ visdoc/handbook.pdf blank.jpg sources.toml
+  eval/                                  eval sets as the benchmark publishes them (eval_sets.toml lists them):
+                                         eval/mmeb/*.jsonl (MMEB eval: a candidate list per query, the first
+                                         one the positive), eval/video/*.jsonl (the same with frame lists),
+                                         eval/visdoc/FieldDocs/ (BEIR: corpus, queries, graded qrels). Their
+                                         pictures, videos and pages are new: none occurs in train or the eval
+                                         splits above, and adding them left every other file byte for byte.
 """
 
 from __future__ import annotations
@@ -270,8 +276,11 @@ def vqa(scene: Scene, rng: random.Random) -> tuple[str, str]:
     return f"What shape is at the {CELL_NAME[cell]}?", s
 
 
-def build_images(out: Path, rng: random.Random, files: dict) -> dict[str, list[dict]]:
-    seen: set[tuple] = set()
+def build_images(out: Path, rng: random.Random, files: dict, seen: set[tuple] | None = None,
+                 captions: set[str] | None = None) -> dict[str, list[dict]]:
+    # `seen` and `captions` come back filled, so the eval sets drawn later avoid every train picture and caption.
+    seen = set() if seen is None else seen
+    captions = set() if captions is None else captions
 
     def fresh(n_shapes: int, captions: set[str] | None) -> Scene:
         # Unique pixels across the whole sample (so eval images never occur in train) and, for the caption pool,
@@ -286,7 +295,6 @@ def build_images(out: Path, rng: random.Random, files: dict) -> dict[str, list[d
             return sc
 
     # Caption pool: 1-3 shapes; the same images serve I2T, T2I and VQA (one stored image, several sides).
-    captions: set[str] = set()
     pool = {"train": [], "eval": []}
     for split, n in (("eval", 80), ("train", 330)):
         for i in range(n):
@@ -367,9 +375,11 @@ def ume_side(tag: str, text: str, reasoning: str, summary: str, media_key: str, 
     }
 
 
-def build_video(out: Path, rng: random.Random, files: dict) -> dict[str, list[dict]]:
+def build_video(out: Path, rng: random.Random, files: dict, held_out: list | None = None) -> dict[str, list[dict]]:
     combos = [(c, s, row) for c in COLOURS for s in SHAPES for row in range(3)]
     rng.shuffle(combos)
+    if held_out is not None:  # the eval sets draw their videos from the same held-out combinations
+        held_out.extend(sorted(combos[:12], key=lambda cb: (list(COLOURS).index(cb[0]), cb[1], cb[2])))
     # Held-out combinations: eval videos and captions never occur in train (frames are shared only within a combo).
     split_of = {cb: ("eval" if k < 12 else "train") for k, cb in enumerate(combos)}
     rows: dict[str, list[dict]] = {f"{d}/{s}": [] for d in ("MovingShapesV2T", "MovingShapesT2V")
@@ -531,6 +541,166 @@ def build_visdoc(out: Path, rng: random.Random, files: dict) -> dict[str, list[d
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Eval sets as the benchmark publishes them (eval/, listed in eval_sets.toml): fresh pictures, videos and pages
+# that occur nowhere in train (nor in the eval splits above), scored by Hit@1 over each query's own candidates or
+# NDCG@5 over a corpus with graded qrels.
+# ---------------------------------------------------------------------------------------------------------------
+VIDEO_TAG = "<|video_1|>"
+EVAL_V2T_QRY = f"{VIDEO_TAG}\nFind a caption that describes the motion in the video.\n"
+EVAL_T2V_QRY = "Find a video that contains the following visual content: {}\n"
+EVAL_T2V_TGT = f"{VIDEO_TAG}\nUnderstand the content of the provided video.\n"
+EVAL_PLACES = [f"{a} {b}" for a in ("Oak", "Pine", "Elm", "Rowan", "Hazel", "Larch") for b in ("Hill", "Point", "Lake",
+                                                                                                   "Moor")]
+EVAL_MANUAL = [
+    ("Lighting a stove", ["Open the fuel valve a little.", "Hold the match to the burner.", "Wait for a blue flame."]),
+    ("Crossing a river", ["Unclip the hip belt first.", "Face upstream and shuffle.", "Use a pole for balance."]),
+]
+EVAL_MANUAL_QUERIES = ["How do I light a camping stove?", "What should I unclip before crossing a river?"]
+EVAL_SETS = [  # (name, layout, category, path) as eval_sets.toml lists them
+    ("ShapesI2T", "mmeb_eval", "image", "eval/mmeb/ShapesI2T.jsonl"),
+    ("ShapesT2I", "mmeb_eval", "image", "eval/mmeb/ShapesT2I.jsonl"),
+    ("ShapesVQA", "mmeb_eval", "image", "eval/mmeb/ShapesVQA.jsonl"),
+    ("ShapesCls", "mmeb_eval", "image", "eval/mmeb/ShapesCls.jsonl"),
+    ("MovingShapesV2T", "video_eval", "video", "eval/video/MovingShapesV2T.jsonl"),
+    ("MovingShapesT2V", "video_eval", "video", "eval/video/MovingShapesT2V.jsonl"),
+    ("FieldDocs", "beir", "visdoc", "eval/visdoc/FieldDocs"),
+]
+
+
+def _distractors(rng: random.Random, k: int, positive, pool: list, related) -> list:
+    """k candidates other than `positive`: half from the related ones (hard), the rest at random."""
+    others = [x for x in pool if x != positive]
+    hard = [x for x in others if related(x)]
+    rng.shuffle(hard)
+    picked = hard[: k // 2]
+    rest = [x for x in others if x not in picked]
+    return picked + rng.sample(rest, k - len(picked))
+
+
+def build_eval_sets(out: Path, rng: random.Random, files: dict, texts: dict, seen: set[tuple], captions: set[str],
+                    held_out: list) -> None:
+    n_cand = 20
+    # Images: 40 new scenes (I2T, T2I and VQA share them, as MMEB's sets share COCO pictures) + 36 class pictures.
+    scenes = []
+    while len(scenes) < 40:
+        sc = random_scene(rng, rng.choices((1, 2, 3), weights=(3, 4, 3))[0])
+        if sc.key in seen or sc.caption() in captions:
+            continue
+        seen.add(sc.key)
+        captions.add(sc.caption())
+        path = f"eval/images/{len(scenes):04d}.png"
+        write_png(out / path, SIZE, SIZE, sc.pixels(), 3)
+        scenes.append((sc, path))
+
+    def objects(sc: Scene) -> set:
+        return {(c, s) for c, s, *_ in sc.objs}
+
+    i2t, t2i, vq = [], [], []
+    for sc, path in scenes:
+        near = _distractors(rng, n_cand - 1, (sc, path), scenes, lambda o, sc=sc: bool(objects(o[0]) & objects(sc)))
+        i2t.append({"qry_text": I2T_QRY, "qry_img_path": path, "tgt_text": [sc.caption()] + [o.caption() for o, _ in near],
+                    "tgt_img_path": [""] * n_cand})
+        t2i.append({"qry_text": T2I_QRY.format(sc.caption()), "qry_img_path": "", "tgt_text": [T2I_POS] * n_cand,
+                    "tgt_img_path": [path] + [p for _, p in near]})
+        q, a = vqa(sc, rng)
+        kind = ("count" if a.isdigit() else "colour" if a in COLOURS else "shape")
+        answers = {"count": [str(n) for n in range(5)], "colour": list(COLOURS), "shape": list(SHAPES)}[kind]
+        vq.append({"qry_text": VQA_QRY.format(q), "qry_img_path": path,
+                   "tgt_text": [a] + [x for x in answers if x != a], "tgt_img_path": [""] * len(answers)})
+    classes = [(c, s) for c in COLOURS for s in SHAPES]
+    labels = [f"{c} {s}" for c, s in classes]
+    cls = []
+    for i, (c, s) in enumerate([cs for cs in classes for _ in range(2)]):
+        while True:
+            sc = Scene([(c, s, rng.choice(CELLS), rng.randint(-2, 2), rng.randint(-2, 2), rng.randint(7, 8))])
+            if sc.key not in seen:
+                seen.add(sc.key)
+                break
+        path = f"eval/classes/{i:04d}.png"
+        write_png(out / path, SIZE, SIZE, sc.pixels(), 3)
+        rest = [x for x in labels if x != f"{c} {s}"]
+        rng.shuffle(rest)
+        cls.append({"qry_text": CLS_QRY, "qry_img_path": path, "tgt_text": [f"{c} {s}"] + rest,
+                    "tgt_img_path": [""] * len(labels)})
+    for name, rows in (("ShapesI2T", i2t), ("ShapesT2I", t2i), ("ShapesVQA", vq), ("ShapesCls", cls)):
+        files[f"eval/mmeb/{name}.jsonl"] = rows
+
+    # Video: the 12 held-out combinations of build_video, moving both ways, drawn anew (radius 5, other frame counts)
+    videos = []
+    for k, (c, s, row) in enumerate(held_out):
+        n = 4 + (k + 1) % 3
+        frames = []
+        for f in range(n):
+            x = 12 + round(f * 40 / (n - 1))
+            path = f"eval/video/{c}-{s}-{ROWS[row]}/frame{f}.png"
+            write_png(out / path, SIZE, SIZE, render([(c, s, x, CENTRES[row] + 1, 5)]), 3)
+            frames.append(path)
+        for direction, fr in (("right", frames), ("left", frames[::-1])):
+            videos.append(((c, s, row, direction), f"{article(c)} {s} moving {direction} across the {ROWS[row]}", fr))
+    v2t, t2v = [], []
+    n_vid = 12
+    for key, caption, fr in videos:
+        near = _distractors(rng, n_vid - 1, (key, caption, fr), videos,
+                            lambda o, key=key: o[0][:2] == key[:2] or o[0][2:] == key[2:])
+        v2t.append({"qry_text": EVAL_V2T_QRY, "qry_video": fr, "tgt_text": [caption] + [o[1] for o in near],
+                    "tgt_video": [[] for _ in range(n_vid)]})
+        t2v.append({"qry_text": EVAL_T2V_QRY.format(caption), "qry_video": [], "tgt_text": [EVAL_T2V_TGT] * n_vid,
+                    "tgt_video": [fr] + [o[2] for o in near]})
+    files["eval/video/MovingShapesV2T.jsonl"] = v2t
+    files["eval/video/MovingShapesT2V.jsonl"] = t2v
+
+    # Visual documents, BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv (graded: 2 = the page that answers,
+    # 1 = a page that answers half of it).
+    root = "eval/visdoc/FieldDocs"
+    pairs = [(c, a) for c in CROPS for a in ANIMALS]
+    rng.shuffle(pairs)
+    wardens = list(WARDENS)
+    rng.shuffle(wardens)
+    years = rng.sample(range(1850, 1990), len(EVAL_PLACES))
+    corpus, queries, qrels = [], [], []
+    for k, place in enumerate(EVAL_PLACES):
+        crop, animal = pairs[k]
+        lines = [f"Station report no. {k + 101}", f"Founded: {years[k]}", f"Warden: {wardens[k]}",
+                 f"Rainfall: {rng.randint(300, 1400)} mm a year", f"Main crop: {crop}", f"Often seen: {animal}",
+                 f"Population: {rng.randint(80, 9000)}"]
+        path = f"{root}/pages/page{k + 1:02d}.png"
+        write_png(out / path, PAGE_W, PAGE_H, render_page(place, lines), 1)
+        corpus.append({"_id": f"d{k + 1:02d}", "title": "", "text": "", "image": path})
+    for k, place in enumerate(EVAL_PLACES):
+        crop, animal = pairs[k]
+        qid = f"q{k + 1:02d}"
+        if k % 2 == 0:
+            queries.append({"_id": qid, "text": f"Find the report listing {crop} as main crop and {animal} as often seen"})
+            qrels += [(qid, f"d{j + 1:02d}", 2 if j == k else 1) for j in range(len(EVAL_PLACES))
+                      if pairs[j][0] == crop or pairs[j][1] == animal]
+        else:
+            queries.append({"_id": qid, "text": f"Who is the warden of the {place} station?"})
+            qrels.append((qid, f"d{k + 1:02d}", 2))
+    write_pdf(out / f"{root}/manual.pdf", EVAL_MANUAL)
+    for k, q in enumerate(EVAL_MANUAL_QUERIES):
+        doc, qid = f"m{k + 1}", f"qm{k + 1}"
+        corpus.append({"_id": doc, "title": EVAL_MANUAL[k][0], "text": "", "image": f"{root}/manual.pdf#page={k + 1}"})
+        queries.append({"_id": qid, "text": q})
+        qrels.append((qid, doc, 2))
+    files[f"{root}/corpus.jsonl"] = corpus
+    files[f"{root}/queries.jsonl"] = queries
+    texts[f"{root}/qrels/test.tsv"] = "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{g}\n" for q, d, g in qrels)
+
+
+def eval_sets_toml() -> str:
+    out = ["# Eval sets of the bundled sample, in the benchmark's layouts (examples/make_sample.py writes this file).",
+           "# Ingest: umedata eval-sets ingest --config examples/sample/eval_sets.toml", ""]
+    for name, layout, category, path in EVAL_SETS:
+        out += ["[[eval_set]]", f'name = "{name}"', f'layout = "{layout}"', f'category = "{category}"',
+                f'path = "{path}"', 'root = "."', 'licence = "CC0-1.0"',
+                'provenance = "generated by examples/make_sample.py"']
+        if layout == "beir":
+            out += ['qrels = "test"', f'doc_prompt = "{PAGE_PROMPT}"']
+        out.append("")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Config
 # ---------------------------------------------------------------------------------------------------------------
 DATASETS = [  # (source, dataset, path stem, modality, task)
@@ -580,12 +750,21 @@ def generate(out: Path) -> dict[str, int]:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     files: dict[str, list[dict]] = {}
+    texts: dict[str, str] = {}
+    seen: set[tuple] = set()
+    captions: set[str] = set()
+    held_out: list = []
     # One generator per part, so changing one part leaves the bytes of the others alone.
-    build_images(out, random.Random(f"{SEED}-images"), files)
-    build_video(out, random.Random(f"{SEED}-video"), files)
+    build_images(out, random.Random(f"{SEED}-images"), files, seen, captions)
+    build_video(out, random.Random(f"{SEED}-video"), files, held_out)
     build_visdoc(out, random.Random(f"{SEED}-visdoc"), files)
+    build_eval_sets(out, random.Random(f"{SEED}-eval-sets"), files, texts, seen, captions, held_out)
     for rel, rows in files.items():
         _dump(out / rel, rows)
+    for rel, text in texts.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text, encoding="utf-8", newline="\n")
+    (out / "eval_sets.toml").write_text(eval_sets_toml(), encoding="utf-8", newline="\n")
     (out / BLANK).write_bytes(_BLANK_JPG)
     (out / "sources.toml").write_text(sources_toml(), encoding="utf-8", newline="\n")
     return {rel: len(rows) for rel, rows in sorted(files.items())}
@@ -599,7 +778,9 @@ def main() -> None:
     for rel, n in counts.items():
         print(f"{n:6d}  {rel}")
     print(f"{sum(n for r, n in counts.items() if '/train' in r):6d}  train pairs")
-    print(f"{sum(n for r, n in counts.items() if '/eval' in r):6d}  eval queries")
+    print(f"{sum(n for r, n in counts.items() if '/eval' in r):6d}  eval queries (eval splits of the sources)")
+    print(f"{sum(n for r, n in counts.items() if r.startswith('eval/') and 'corpus' not in r):6d}  "
+          "eval-set queries (eval_sets.toml)")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,8 @@ def test_config_names_every_dataset():
             assert ds["split"] in ("train", "eval")
             assert ("columns" in ds) == (src["layout"] == "generic")
     listed = {ds["path"] for src in cfg["source"] for ds in src["datasets"]}
-    on_disk = {p.relative_to(SAMPLE).as_posix() for p in SAMPLE.rglob("*.json*")}
+    on_disk = {p.relative_to(SAMPLE).as_posix() for p in SAMPLE.rglob("*.json*")
+               if not p.relative_to(SAMPLE).as_posix().startswith("eval/")}  # eval sets: eval_sets.toml
     assert listed == on_disk, "every data file is in sources.toml and nothing else"
 
 
@@ -177,3 +178,57 @@ def test_media_decode():
         assert doc[0].render(scale=0.5).to_pil().size[0] > 0
     finally:
         doc.close()
+
+
+def _eval_sets() -> list[dict]:
+    return tomllib.loads((SAMPLE / "eval_sets.toml").read_text(encoding="utf-8"))["eval_set"]
+
+
+def test_eval_sets_in_the_benchmark_layouts():
+    sets = _eval_sets()
+    assert {s["layout"] for s in sets} == {"mmeb_eval", "video_eval", "beir"}
+    assert {s["category"] for s in sets} == {"image", "video", "visdoc"}
+    listed = {s["path"] for s in sets}
+    on_disk = {p.relative_to(SAMPLE).parts[:3] for p in (SAMPLE / "eval").rglob("*.json*")}
+    assert {Path(p).parts[:3] if p.endswith(".jsonl") else Path(p).parts for p in listed} == on_disk
+    queries = 0
+    for s in sets:
+        if s["layout"] == "beir":
+            root = SAMPLE / s["path"]
+            docs = {json.loads(line)["_id"] for line in (root / "corpus.jsonl").read_text().splitlines()}
+            qids = {json.loads(line)["_id"] for line in (root / "queries.jsonl").read_text().splitlines()}
+            qrels = [line.split("\t") for line in (root / "qrels/test.tsv").read_text().splitlines()[1:]]
+            assert {q for q, _, _ in qrels} == qids and {d for _, d, _ in qrels} <= docs
+            assert {int(g) for _, _, g in qrels} == {1, 2}, "graded: a page that answers, and half answers"
+            queries += len(qids)
+            continue
+        for row in map(json.loads, (SAMPLE / s["path"]).read_text().splitlines()):
+            n = len(row["tgt_text"])
+            assert n >= 3 and len(row.get("tgt_img_path", [""] * n)) == n
+            if s["layout"] == "video_eval":
+                assert len(row["tgt_video"]) == n
+            queries += 1
+    assert queries >= 200
+
+
+def test_eval_sets_never_occur_in_train_or_the_eval_splits():
+    """By content: no eval-set picture, frame or page is in the sources (train or eval split), and no text-only
+    eval-set query is a source query."""
+    _, media, _ = _queries_and_media()
+    queries, _, _ = _queries_and_media()
+
+    def digest(rel: str) -> str:
+        return hashlib.sha256((SAMPLE / rel).read_bytes()).hexdigest()
+
+    source_media = {digest(p) for split in media for p in media[split] if p != BLANK}
+    source_texts = {" ".join(t.lower().split()) for qs in queries.values() for t, _ in qs}
+    eval_media = {digest(p) for p in (SAMPLE / "eval").rglob("*.png")}
+    assert eval_media and not eval_media & source_media
+    for s in _eval_sets():
+        if s["layout"] == "beir":
+            texts = [json.loads(line)["text"] for line in (SAMPLE / s["path"] / "queries.jsonl").read_text().splitlines()]
+        else:
+            texts = [r["qry_text"] for r in map(json.loads, (SAMPLE / s["path"]).read_text().splitlines())
+                     if not r.get("qry_img_path") and not r.get("qry_video")]
+        for t in texts:
+            assert " ".join(t.lower().split()) not in source_texts, (s["name"], t)

@@ -119,3 +119,88 @@ def test_the_example_teacher_config_loads():
 
     cfg = load_config(Path(__file__).resolve().parent.parent / "examples" / "teacher.toml")
     assert cfg.backend == "openai" and cfg.endpoints and cfg.endpoints[0].self_hosted
+
+
+# -- what the stand-in says is measured in the side's own pixels ------------------------------------------------------
+def _drawing(path, objects, size=64):
+    """A white picture with filled shapes: (colour rgb, shape, cx, cy, r)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (size, size), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    for rgb, shape, cx, cy, r in objects:
+        if shape == "circle":
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb)
+        elif shape == "square":
+            d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=rgb)
+        else:
+            d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=rgb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+def _request(text, modality, media, n_frames=0):
+    from umedata.teacher.keys import MediaRef, PreparedRequest
+
+    refs = [MediaRef(str(i) * 64, str(p), kind) for i, (p, kind) in enumerate(media)]
+    return PreparedRequest(key="k", side_id="s", source="src", modality=modality, text=text, external_ok=True,
+                           prompt_version="v", messages=[], messages_json="[]", media=refs, n_frames=n_frames)
+
+
+def test_an_image_is_described_by_the_shapes_colours_and_places_measured(tmp_path):
+    from umedata.teacher.offline import compose
+
+    pic = _drawing(tmp_path / "a.png", [((210, 30, 40), "circle", 10, 10, 8), ((30, 70, 210), "square", 53, 32, 8)])
+    reasoning, summary = compose(_request("Find a caption describing the given image.", "image", [(pic, "image")]))
+    assert summary == "a red circle at the top left and a blue square on the right"
+    assert "2 shapes" in reasoning and summary in reasoning and "Offline template" in reasoning
+    # a question about the picture is answered from the same measurements
+    _, answer = compose(_request("Represent the given image with the following question: How many squares are "
+                                 "there?", "image", [(pic, "image")]))
+    assert answer == "1"
+    _, colour = compose(_request("Question: What colour is the circle?", "image", [(pic, "image")]))
+    assert colour == "red"
+    _, shape = compose(_request("Question: What shape is on the right?", "image", [(pic, "image")]))
+    assert shape == "square"
+
+
+def test_it_reads_pixels_not_file_names(tmp_path):
+    """The sample's paths name what they hold (video/red-circle-top/...): the stand-in must not read them."""
+    from umedata.teacher.offline import compose
+
+    a = _drawing(tmp_path / "green-triangle" / "x.png", [((220, 40, 40), "triangle", 32, 32, 9)])
+    b = tmp_path / "neutral.png"
+    b.write_bytes(a.read_bytes())
+    one = compose(_request("", "image", [(a, "image")]))
+    assert one == compose(_request("", "image", [(b, "image")]))
+    assert one[1] == "a red triangle in the center"
+
+
+def test_a_video_is_described_by_what_moves_and_where(tmp_path):
+    from umedata.teacher.offline import compose
+
+    frames = [_drawing(tmp_path / f"f{k}.png", [((40, 160, 60), "circle", 10 + 11 * k, 53, 6)]) for k in range(5)]
+    reasoning, summary = compose(_request("", "video", [(f, "frame") for f in frames], n_frames=5))
+    assert summary == "a green circle moving right across the bottom"
+    assert "moves right" in reasoning and "5 frames" in reasoning
+    _, back = compose(_request("", "video", [(f, "frame") for f in frames[::-1]], n_frames=5))
+    assert back == "a green circle moving left across the bottom"
+
+
+def test_a_page_is_read_and_a_text_keeps_its_content(tmp_path):
+    from PIL import Image, ImageDraw, ImageFont
+
+    from umedata.teacher.offline import compose
+
+    page = Image.new("L", (200, 80), 255)
+    font = getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)()
+    for k, line in enumerate(["Harbor report", "Main crop: barley", "Warden: Okafor"]):
+        ImageDraw.Draw(page).text((10, 8 + 20 * k), line, font=font, fill=0)
+    page.save(tmp_path / "p.png")
+    reasoning, summary = compose(_request("Understand the content of the provided document page.", "visdoc",
+                                          [(tmp_path / "p.png", "page")]))
+    assert "Main crop: barley; Warden: Okafor" in reasoning
+    assert summary == "Harbor report Main crop: barley Warden: Okafor"
+    _, gist = compose(_request("Find me an image that matches the given caption: a red circle", "text", []))
+    assert gist == "a red circle"
