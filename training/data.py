@@ -471,3 +471,72 @@ class PromptBatches:
 
     def rows(self, k: int) -> list[dict]:
         return self.table.take(self.indices(k)).to_pylist()
+
+
+# ------------------------------------------------------------------------------------------------------ eval sets
+@dataclass
+class EvalSets:
+    """Eval sets as the trainer scores them: queries, each ranked against its own candidate list, graded qrels.
+
+    Read from an eval-set directory (docs/interfaces.md: manifest.json + data/{sides,queries,lists,qrels}.parquet,
+    written by umedata.evals.export), or made from a dataset version's split by `eval_sets_of_version`."""
+
+    eval_id: str  # the directory's content id, or "<version_id>:<split>"
+    kind: str  # "eval_sets" | "version_split"
+    sets: list[dict]  # name, category, metric (and, from a directory, layout, content_id, counts)
+    sides: dict[str, Side]
+    queries: dict[str, list[tuple[str, str, str]]]  # set -> [(query_id, side_id, list_id)]
+    lists: dict[tuple[str, str], list[str]]  # (set, list_id) -> candidate side ids
+    qrels: dict[tuple[str, str], dict[str, int]]  # (set, query_id) -> {side_id: grade > 0}
+    media_root: str | None = None
+
+
+def open_eval_sets(path: str | Path) -> EvalSets:
+    root = str(path).rstrip("/")
+    with fsspec.open(join(root, "manifest.json")) as f:
+        manifest = json.load(f)
+    if manifest.get("kind") != "eval_sets":
+        raise ValueError(f"{root} is not an eval-set directory (manifest kind {manifest.get('kind')!r})")
+    check_format_version(manifest.get("format_version", "<missing>"))
+
+    def table(name: str) -> pa.Table:
+        with fsspec.open(join(root, manifest["files"][name]), "rb") as f:
+            return pq.read_table(f)
+
+    sides = {r["side_id"]: Side(r["side_id"], r["text"] or "", r["images"] or [], r["video"] or [])
+             for r in table("sides").to_pylist()}
+    queries: dict[str, list[tuple[str, str, str]]] = {}
+    for r in table("queries").to_pylist():
+        queries.setdefault(r["eval_set"], []).append((r["query_id"], r["side_id"], r["list_id"]))
+    lists: dict[tuple[str, str], list[str]] = {}
+    for r in table("lists").to_pylist():  # rows come ordered by (set, list, position)
+        lists.setdefault((r["eval_set"], r["list_id"]), []).append(r["side_id"])
+    qrels: dict[tuple[str, str], dict[str, int]] = {}
+    for r in table("qrels").to_pylist():
+        qrels.setdefault((r["eval_set"], r["query_id"]), {})[r["side_id"]] = int(r["grade"])
+    media_root = manifest.get("media_root")
+    return EvalSets(manifest["eval_dir_id"], "eval_sets", manifest["sets"], sides, queries, lists, qrels,
+                    None if media_root is None else join(root, media_root))
+
+
+def eval_sets_of_version(version: Version, split: str = "eval") -> EvalSets:
+    """A version's split as eval sets, one per dataset: every query ranked against all distinct targets of its
+    dataset (one shared list, grade 1 for its own target), NDCG@5 for visual documents, Hit@1 otherwise. The
+    annotations stay on the sides, so teacher-forced scoring can read them."""
+    rows = version.read_split(split).to_pylist()
+    sets, sides, queries, lists, qrels = {}, {}, {}, {}, {}
+    for row in rows:
+        name = row["dataset_name"]
+        q, t, _ = sides_of_row(row)
+        sides.setdefault(q.side_id, q)
+        sides.setdefault(t.side_id, t)
+        category = {"visdoc": "visdoc", "video": "video"}.get(row["modality"], "image")
+        sets.setdefault(name, {"name": name, "category": category,
+                               "metric": "ndcg@5" if row["modality"] == "visdoc" else "hit@1"})
+        lists.setdefault((name, "all"), {})[t.side_id] = None
+        qid = row["pair_id"]
+        queries.setdefault(name, []).append((qid, q.side_id, "all"))
+        qrels[(name, qid)] = {t.side_id: 1}
+    lists = {k: sorted(v) for k, v in lists.items()}
+    return EvalSets(f"{version.version_id}:{split}", "version_split", [sets[k] for k in sorted(sets)], sides,
+                    queries, lists, qrels, version.media_root())
