@@ -71,6 +71,7 @@ import torch
 
 from training import checkpoint, data, dist, generation, reward, rl_losses, sft
 from training import model as model_lib
+from umedata.format import IM_END
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -174,6 +175,28 @@ def adapters_off(plain):
     """LoRA: the reference is the base weights, i.e. the policy with its adapters disabled."""
     with plain.hf.disable_adapter():
         yield
+
+
+@contextlib.contextmanager
+def gathered(net, fsdp: bool):
+    """FSDP2: the whole policy unsharded while generate() runs, so decoding issues no collective at all (ranks
+    stop at different lengths and feed different media, which per-layer gathers cannot survive); resharded after.
+    Costs the full weights in memory for the duration, as any rollout engine holds them."""
+    if not fsdp:
+        yield
+        return
+    from torch.distributed.fsdp import FSDPModule
+
+    parts = [m for m in net.modules() if isinstance(m, FSDPModule)]
+    for m in parts:  # the same order on every rank: one all-gather each
+        m.set_reshard_after_forward(False, recurse=False)
+        m.unshard()
+    try:
+        yield
+    finally:
+        for m in parts:
+            m.reshard()
+            m.set_reshard_after_forward(True, recurse=False)
 
 
 def sync_vllm(backend, net) -> None:
@@ -396,10 +419,12 @@ def main(argv=None) -> dict:
         import importlib.util
 
         backend_name = "vllm" if env.device.type == "cuda" and importlib.util.find_spec("vllm") else "transformers"
-    engine = generation.backend(backend_name, unwrap(net), tokenizer, model_dir=args.model, renderer=renderer,
-                                **({"gpu_memory_utilization": args.vllm_memory,
-                                    "distributed_executor_backend": "external_launcher", "seed": env.rank}
-                                   if backend_name == "vllm" else {}))
+    if backend_name == "vllm":
+        engine = generation.backend("vllm", unwrap(net), tokenizer, model_dir=args.model, renderer=renderer,
+                                    gpu_memory_utilization=args.vllm_memory,
+                                    distributed_executor_backend="external_launcher", seed=env.rank)
+    else:
+        engine = generation.backend("transformers", unwrap(net), tokenizer)
 
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.999))
@@ -431,6 +456,10 @@ def main(argv=None) -> dict:
                 sync_vllm(engine, net)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" and not args.fsdp \
         else contextlib.nullcontext()
+    if args.fsdp and backend_name == "transformers":  # FSDP2 initialises on its root's first forward, not unshard()
+        first = renderer.render(data.sides_of_row(plan.rows(step)[0])[0], completion=False)
+        with torch.no_grad():
+            forward(net, [first], [[tokenizer.convert_tokens_to_ids(IM_END)]], renderer.pad_id, env.device)
 
     # ------------------------------------------------------------------------------------------- logging
     metrics_path, samples_path = out / "metrics.jsonl", out / "samples.jsonl"
@@ -460,7 +489,7 @@ def main(argv=None) -> dict:
         sampling = generation.Sampling(k=args.group, temperature=args.temperature, top_p=args.top_p,
                                        top_k=args.top_k, max_completion_length=args.max_completion_length,
                                        seed=step_seed(args.seed, step))
-        with autocast:
+        with autocast, gathered(net, args.fsdp and backend_name == "transformers"):
             ro = rollout(engine, renderer, plan.rows(step), args.group, sampling, env.rank)
         t_gen = time.time() - t0
 
