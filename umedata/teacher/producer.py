@@ -108,6 +108,7 @@ class Producer:
             sql.temp_table(con, "prompt_versions", pa.table(
                 {"modality": pa.array(modalities, pa.string()), "prompt_version": pa.array(versions, pa.string())}
             ))
+            sql.temp_table(con, "chosen_sides", pa.table({"side_id": pa.array(sel.side_ids or [], pa.string())}))
             sql.execute(con, "teacher_pending", {
                 "spill_path": str(self.spill_path),
                 "model": self.cfg.model,
@@ -118,6 +119,8 @@ class Producer:
                 "modalities": sel.modalities,
                 "include_negatives": self.cfg.include_negatives,
                 "retry_failed": self.retry_failed,
+                "side_filter": sel.side_ids is not None,
+                "requeue": sel.requeue,
             })
         self.summary.pending = pq.ParquetFile(self.spill_path).metadata.num_rows
         log.info("teacher run %s: %d pending side(s), backend %s, model %s",

@@ -54,6 +54,10 @@ class Selection:
     splits: list[str] | None = None
     modalities: list[str] | None = None
     limit: int | None = None  # at most this many keys leased by this run
+    side_ids: list[str] | None = None  # only these sides (requeue: sides chosen by their failed checks)
+    # Requeue: ask again for sides that already have an ok annotation for (model, prompt version). Only a new
+    # request key is sent (a new seed or another model): a key already answered is never sent again.
+    requeue: bool = False
 
 
 def new_run_id() -> str:

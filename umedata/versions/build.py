@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from umedata import sql
+from umedata.checks import gate
 from umedata.clock import iso, utcnow
 from umedata.errors import UserError
 from umedata.format import FORMAT_VERSION
@@ -143,6 +144,8 @@ def build_version(
     started = utcnow()
     with wh.reader() as con:
         sql.temp_table(con, "kept", kept)
+        # The quality gate: a batch whose suite failed (and nobody overrode) cannot be promoted; raises if so.
+        checks = gate.promotion(con)
         rows = sql.query(con, "sft_rows", {"format_version": FORMAT_VERSION})
         con.register("version_rows", rows)
         refs = sql.query(con, "version_media_refs")
@@ -188,7 +191,7 @@ def build_version(
             "selection": selection,
             "teachers": teachers,
             "sources": sources,
-            "checks": {},  # quality gates record their results here
+            "checks": checks,  # the checks version, its settings, suite results per batch, overrides
             **(manifest_extra or {}),
             "content": {"id_scheme": ID_SCHEME, "computed_by": "umedata.versions.content.content_id",
                         "media": refs.num_rows},

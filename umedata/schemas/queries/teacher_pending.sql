@@ -2,8 +2,11 @@
 -- file ($spill_path) in small row groups: COPY streams inside DuckDB, so the client never holds more than a few
 -- thousand pending sides at once, however many there are.
 -- Parameters: $spill_path, $model, $params_hash, $sources, $datasets, $splits, $modalities (VARCHAR[] or NULL = all),
---             $include_negatives (BOOLEAN), $retry_failed (BOOLEAN: also keys that failed for good).
--- Relation supplied by the caller: prompt_versions(modality, prompt_version), one row per modality.
+--             $include_negatives (BOOLEAN), $retry_failed (BOOLEAN: also keys that failed for good),
+--             $side_filter (BOOLEAN: only the sides of chosen_sides), $requeue (BOOLEAN: also sides that already
+--             have an ok annotation for (model, prompt_version); their request for these params must still be new).
+-- Relations supplied by the caller: prompt_versions(modality, prompt_version), one row per modality;
+--             chosen_sides(side_id), read only with $side_filter.
 -- A side counts as used by every pair that names it; it may go to an external teacher only if *every* source
 -- using it allows that (the most restrictive source wins). A side is pending unless it already has an ok
 -- annotation for (model, prompt_version), or its request for these exact params is finished (done, or failed
@@ -25,6 +28,7 @@ eligibility AS (
 selected AS (
     SELECT DISTINCT side_id FROM uses
     WHERE ($sources IS NULL OR list_contains($sources, source))
+      AND (NOT $side_filter OR side_id IN (SELECT side_id FROM chosen_sides))
       AND ($datasets IS NULL OR list_contains($datasets, dataset_name))
       AND ($splits IS NULL OR list_contains($splits, split))
 ),
@@ -35,10 +39,10 @@ pending AS (
     JOIN eligibility e ON e.side_id = x.side_id
     JOIN prompt_versions pv ON pv.modality = sd.modality
     WHERE ($modalities IS NULL OR list_contains($modalities, sd.modality))
-      AND NOT EXISTS (
+      AND ($requeue OR NOT EXISTS (
           SELECT 1 FROM annotations a
           WHERE a.side_id = sd.side_id AND a.model = $model AND a.prompt_version = pv.prompt_version
-            AND a.format_status = 'ok')
+            AND a.format_status = 'ok'))
       AND NOT EXISTS (
           SELECT 1 FROM teacher_requests r
           WHERE r.side_id = sd.side_id AND r.model = $model AND r.prompt_version = pv.prompt_version
