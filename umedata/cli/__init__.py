@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from umedata.cli import annotate, ingest, rl, run, versions, warehouse
+from umedata.cli import annotate, checks, ingest, rl, run, versions, warehouse
 from umedata.cli.common import err_console, expected_errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0],
@@ -28,6 +28,9 @@ app.command("run")(run.run)
 app.add_typer(rl.rollouts_app, name="rollouts")
 app.command("build-rl-set")(rl.build_rl_set)
 app.add_typer(rl.report_app, name="report")
+app.command("validate")(checks.validate)
+app.command("requeue")(checks.requeue)
+app.add_typer(checks.app, name="checks")
 
 
 def main(argv: list[str] | None = None) -> None:
