@@ -60,5 +60,6 @@ def steered_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_version(tmp_path_factory) -> Path:
-    """A few pairs of every kind: image, video (odd frame count), text; captions repeat across pairs."""
-    return build_version(tmp_path_factory.mktemp("small") / "shapes", n_train=12, n_eval=4, n_video=2, n_text=2)
+    """A few pairs of every kind: image, video (odd frame count), text; 4 of the 12 captions repeat within the
+    image dataset (a shared target in a pool)."""
+    return build_version(tmp_path_factory.mktemp("small") / "shapes", n_train=16, n_eval=4, n_video=2, n_text=2)

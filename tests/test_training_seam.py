@@ -32,7 +32,7 @@ class DataSide(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, DataSide())
 import training, training.tiny, training.model, training.video, training.data, training.losses, training.dist
 import training.checkpoint, training.sft, training.evaluate
-import training.generation, training.reward, training.rollout
+import training.generation, training.reward, training.rollout, training.score_rollouts
 import training.rl_losses, training.grpo, training.embed_cache
 loaded = sorted(m for m in sys.modules if m.startswith("umedata"))
 assert loaded == ["umedata", "umedata.format"], loaded
