@@ -62,16 +62,19 @@ def run_sql(
 def quarantine_list(
     reason: Annotated[Optional[str], typer.Option(help="only this reason")] = None,
     source: Annotated[Optional[str], typer.Option(help="only this source")] = None,
-    stage: Annotated[Optional[str], typer.Option(help="only this stage (ingest, teacher, ...)")] = None,
+    stage: Annotated[Optional[str], typer.Option(help="only this stage (ingest, teacher, checks, ...)")] = None,
+    rule: Annotated[Optional[str], typer.Option(help="only annotations failing this check (chosen checks version)")] = None,
     limit: Annotated[int, typer.Option(help="newest items shown")] = 50,
     warehouse: WarehouseOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """A summary per source / stage / reason, then the newest items."""
+    """A summary per source / stage / reason, then the newest items (failed checks of the chosen checks version
+    included, as stage 'checks' with the rule as reason)."""
     from umedata import status as st
 
     wh = readable(warehouse)
-    items = wh.query("quarantine_items", {"reason": reason, "source": source, "stage": stage, "limit": limit})
+    items = wh.query("quarantine_items",
+                     {"reason": reason, "source": source, "stage": stage, "rule": rule, "limit": limit})
     if fmt is Format.json:
         emit({"summary": st.quarantine_summary(wh), "items": items.to_pylist()}, fmt)
         return
