@@ -61,6 +61,7 @@ CREATE TABLE eval_runs (
     checkpoint          VARCHAR NOT NULL,      -- the model folder as given
     checkpoint_id       VARCHAR NOT NULL,      -- content hash of its weights, config and tokenizer
     stage               VARCHAR NOT NULL,      -- sft | rl | base | unknown
+    parent_checkpoint   VARCHAR,               -- rl: the SFT checkpoint it started from (absolute, as recorded)
     dataset_version_id  VARCHAR,               -- what the checkpoint was trained on (its umedata_run.json)
     eval_dir_id         VARCHAR NOT NULL,      -- the eval-set directory (content id), or the version split
     eval_sets           VARCHAR[] NOT NULL,

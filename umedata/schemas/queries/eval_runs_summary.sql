@@ -1,0 +1,2 @@
+-- Evaluation runs, newest last (view eval_summary).
+SELECT * FROM eval_summary ORDER BY finished_at;
