@@ -12,6 +12,7 @@ import sys
 import typer
 
 from umedata.cli import annotate, checks, ingest, rl, run, versions, warehouse
+from umedata.cli import eval as eval_cli
 from umedata.cli.common import err_console, expected_errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0],
@@ -31,6 +32,8 @@ app.add_typer(rl.report_app, name="report")
 app.command("validate")(checks.validate)
 app.command("requeue")(checks.requeue)
 app.add_typer(checks.app, name="checks")
+app.command("eval")(eval_cli.eval_cmd)
+app.add_typer(eval_cli.app, name="eval-sets")
 
 
 def main(argv: list[str] | None = None) -> None:
