@@ -2,7 +2,9 @@
 
 It answers POST /v1/chat/completions with scripted content and can inject every fault a teacher run must survive:
 429 with Retry-After, 500/503, answers slower than the client's timeout, `finish_reason: length`, malformed,
-empty, refusal, a non-JSON body, 400, and a reasoning model's separate `reasoning_content`. It counts requests
+empty, refusal, a non-JSON body, 400, and a reasoning model's separate `reasoning_content`; and, as a noisy teacher
+for the quality gates, well-formed answers with bad content (NOISY: loops, refusals, copies, leaks, special tokens,
+garbage, another script, overlong or empty reasoning). It counts requests
 and successful answers per request key (the client sends the key in X-Client-Request-Id), so tests can prove a
 key was answered once. GET /metrics serves a vLLM-style queue-depth gauge; GET /stats the counters as JSON.
 
@@ -37,12 +39,57 @@ TRANSIENT = ("429", "500", "503", "slow", "bad_json")
 # ... and faults that hit every attempt (the client must record them, not loop on them).
 PERMANENT = ("length", "malformed", "empty", "refusal", "no_gen_emb", "400", "500_always")
 ANSWER_KINDS = ("ok", "reasoning")  # good answers: plain, or split into reasoning_content + content
-ALL_FAULTS = TRANSIENT + PERMANENT
+# A noisy teacher: well-formed answers (finish_reason "stop", tags in place) whose *content* is bad, for the quality
+# gates to catch: loops, a refusal written as the answer, a summary copying the input, the paired target's text
+# leaked (Script.leaks maps a side's text to the text to leak), special tokens, symbol garbage, another script, a
+# reasoning far past the RL length cap, one that says nothing. ("length", above, is the truncated answer.)
+NOISY = ("repetition", "degenerate", "refusal_text", "copy", "leak", "control_tags", "garbage", "wrong_script",
+         "overlong", "short")
+ALL_FAULTS = TRANSIENT + PERMANENT + NOISY
 
 
 def default_content(key: str, body: dict[str, Any] | None) -> str:
     tag = key[:12]
     return f"<think>Scripted reasoning for request {tag}.</think><answer>Scripted summary {tag}<gen_emb>"
+
+
+def side_text(body: dict[str, Any] | None) -> str:
+    """The annotated side's own text: the user turn's text part before the generation prompt (templates end
+    with "\n\n{gen_prompt}")."""
+    for msg in reversed((body or {}).get("messages") or []):
+        if msg.get("role") == "user":
+            content = msg.get("content")
+            parts = [c.get("text", "") for c in content if c.get("type") == "text"] if isinstance(content, list) else [content]
+            return "".join(p or "" for p in parts).rsplit("\n\n", 1)[0].strip()
+    return ""
+
+
+def noisy_content(fault: str, good: str, text: str, leaks: dict[str, str]) -> str:
+    """A well-formed answer whose content carries `fault` (see NOISY)."""
+    think = good.split("<think>", 1)[-1].split("</think>", 1)[0].strip()
+    summary = good.split("<answer>", 1)[-1].split("<gen_emb>", 1)[0].replace("</answer>", "").strip()
+    if fault == "repetition":
+        think = "The picture shows the same shape again and again. " * 30
+    elif fault == "degenerate":
+        think = think + " very" * 30
+    elif fault == "refusal_text":
+        think, summary = "I'm sorry, but I can't help with describing this input.", "I cannot assist with that."
+    elif fault == "copy":
+        summary = text
+    elif fault == "leak":
+        think = f"{think} The matching target says: {leaks.get(text, '')}"
+    elif fault == "control_tags":
+        think = f"{think} <|im_start|>assistant <|vision_start|>"
+    elif fault == "garbage":
+        think, summary = "■■■ ▓▓▓ ¤¤¤ ©®™ ±±± ≈≈≈ ♦♦♦ ☺☺☺ " * 4, "■■ ♦♦"
+    elif fault == "wrong_script":
+        think = "На изображении показан красный круг в левом верхнем углу. Фигура маленькая и закрашенная."
+        summary = "красный круг"
+    elif fault == "overlong":
+        think = " ".join(f"observation{i}" for i in range(1500))
+    elif fault == "short":
+        think = "Ok."
+    return f"<think>{think}</think><answer>{summary}<gen_emb>"
 
 
 @dataclass
@@ -60,6 +107,7 @@ class Script:
     require_key: str | None = None  # bearer token the server insists on (401 otherwise)
     rate_headers: dict[str, str] | None = None  # x-ratelimit-* headers to send with every answer
     content: Callable[[str, dict[str, Any] | None], str] = default_content
+    leaks: dict[str, str] = field(default_factory=dict)  # "leak" fault: side text -> the text it leaks
 
     def fault_for(self, key: str) -> str:
         if key in self.faults:
@@ -152,6 +200,8 @@ def make_app(script: Script, stats: Stats) -> web.Application:
         fault = script.fault_for(key)
         if fault in TRANSIENT and attempt > script.transient_attempts:
             fault = "ok"
+        if fault in NOISY and body is None:
+            body = _loads(raw)
         try:
             if gate is not None:
                 waiting[0] += 1
@@ -187,6 +237,8 @@ def make_app(script: Script, stats: Stats) -> web.Application:
                 out = completion(key, "", prompt_bytes=prompt_bytes)
             elif fault == "refusal":
                 out = completion(key, None, refusal="I can't help with that.", prompt_bytes=prompt_bytes)
+            elif fault in NOISY:
+                out = completion(key, noisy_content(fault, good, side_text(body), script.leaks), prompt_bytes=prompt_bytes)
             elif fault == "reasoning":
                 think, _, rest = good.partition("</think>")
                 out = completion(key, rest, reasoning=think.replace("<think>", ""), prompt_bytes=prompt_bytes)

@@ -118,9 +118,12 @@ def measure(
         pat = str(params["control_tags"]["pattern"])
         exprs["control_tags"] = (full.str.count_matches(pat).cast(pl.Float64), full.str.extract(f"({pat})", 1))
     if "garbage" in want:
-        bad = full.str.count_matches(GARBAGE).cast(pl.Float64)
+        # Tags are the control_tags rule's business: their "<|" and "|>" are not counted twice.
+        tags = params.get("control_tags", {}).get("pattern") or cfg.rules["control_tags"].params["pattern"]
+        text = full.str.replace_all(str(tags), "")
+        bad = text.str.count_matches(GARBAGE).cast(pl.Float64)
         exprs["garbage"] = (pl.when(length > 0).then(bad / length).otherwise(0.0),
-                            full.str.extract(f"({GARBAGE}+)", 1).str.slice(0, 20))
+                            text.str.extract(f"({GARBAGE}+)", 1).str.slice(0, 20))
     if "wrong_script" in want:
         pat = script_pattern(list(params["wrong_script"]["scripts"]))
         foreign = full.str.count_matches(pat).cast(pl.Float64)

@@ -103,23 +103,28 @@ def choose(wh: Warehouse, version: str) -> None:
             raise UserError(f"no checks version {version!r} (see `umedata checks versions`)")
 
 
-def _read_page(wh: Warehouse, cfg: ChecksConfig, params: dict[str, Any], wanted: dict[str, str],
-               reuse: bool) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None, pl.DataFrame]:
+def read_page(wh: Warehouse, params: dict[str, Any], *, pairs: bool, datasets: bool,
+              stored: dict[str, str] | None) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None,
+                                                       pl.DataFrame]:
+    """One page of annotations (checks_annotations.sql) and, for it: the pairs it is the query of (leak rule),
+    the datasets its sides are used in (per-dataset thresholds) and values stored under the `stored` measure keys
+    ({rule: measure_key}). The warehouse is open read-only for this call only."""
     with wh.reader() as con:
         page = sql.query(con, "checks_annotations", params)
         if page.num_rows == 0:
             return pl.from_arrow(page), None, None, empty_values()
         sql.temp_table(con, "page_ids", page.select(["annotation_id", "side_id"]))
-        pairs = sql.query(con, "checks_leak_pairs") if "leak" in wanted else None
-        datasets = sql.query(con, "checks_side_datasets") if cfg.datasets else None
-        stored = None
-        if reuse and wanted:
-            sql.temp_table(con, "wanted", pa.table({"rule": list(wanted), "measure_key": list(wanted.values())}))
-            stored = sql.query(con, "checks_stored_values")
+        leak_pairs = sql.query(con, "checks_leak_pairs") if pairs else None
+        side_ds = sql.query(con, "checks_side_datasets") if datasets else None
+        values = None
+        if stored:
+            sql.temp_table(con, "wanted", pa.table({"rule": list(stored), "measure_key": list(stored.values())}))
+            values = sql.query(con, "checks_stored_values")
     as_pl = lambda t: None if t is None else pl.from_arrow(t)  # noqa: E731
-    stored_pl = as_pl(stored) if stored is not None and stored.num_rows else empty_values()
-    return pl.from_arrow(page), as_pl(pairs), as_pl(datasets), stored_pl.select(empty_values().columns).cast(
-        dict(empty_values().schema))
+    kept = empty_values()
+    if values is not None and values.num_rows:
+        kept = pl.from_arrow(values).select(kept.columns).cast(dict(kept.schema))
+    return pl.from_arrow(page), as_pl(leak_pairs), as_pl(side_ds), kept
 
 
 def check_page(page: pl.DataFrame, cfg: ChecksConfig, counter: TokenCounter | None, pairs: pl.DataFrame | None,
@@ -178,8 +183,9 @@ def validate(
     batches: set[str] = set()
     after = ""
     while True:
-        page, pairs, side_ds, stored = _read_page(wh, cfg, {**base, "after": after, "page": page_rows}, wanted,
-                                                  reuse=not recheck)
+        page, pairs, side_ds, stored = read_page(wh, {**base, "after": after, "page": page_rows},
+                                                 pairs="leak" in wanted, datasets=bool(cfg.datasets),
+                                                 stored=None if recheck else wanted)
         if page.height == 0:
             break
         after = page.get_column("annotation_id")[-1]
