@@ -101,7 +101,7 @@ class ChecksConfig:
         """Same key -> the same value for every annotation: values stored under it are reused, never re-measured."""
         rule = RULES[name]
         params = {p: self.rules[name].params.get(p) for p in rule.params}
-        return digest("measure", MEASURE_VERSION, name, _stable(params), self.tokenizer_sha if rule.tokens else "")
+        return digest("measure", MEASURE_VERSION, name, _stable(params), (self.tokenizer_sha or "no-tokenizer") if rule.tokens else "")
 
     def dataset_thresholds(self) -> list[dict[str, Any]]:
         """Rows (dataset_name, rule, threshold, enabled) for every dataset override, defaults filled in."""
