@@ -51,7 +51,7 @@ def publish(version: dict[str, Any]) -> None:
 @flow(name="build-rl-set")
 def build_rl_set_flow(
     sft_version: str | None = None,
-    scorings: list[str] | None = None,
+    scoring: str | None = None,
     name: str = "rl",
     target: int | None = REFERENCE_RL_PAIRS,
     min_mean: float | None = None,
@@ -68,8 +68,8 @@ def build_rl_set_flow(
     export_to: str | None = None,
     warehouse: str | None = None,
 ) -> dict[str, Any]:
-    """Curate from `scorings` (default: the latest loaded) of `sft_version` (default: the one they scored)."""
-    spec = RlSpec(name=name, sft_version=sft_version, scorings=tuple(scorings or ()), target=target,
+    """Curate from `scoring` (default: the latest loaded) of `sft_version` (default: the one it scored)."""
+    spec = RlSpec(name=name, sft_version=sft_version, scoring=scoring, target=target,
                   min_mean=min_mean, max_mean=max_mean, min_variance=min_variance, caps=caps or {},
                   modality_weights=modality_weights or {}, allocation=allocation, max_per_group=max_per_group,
                   seed=seed)

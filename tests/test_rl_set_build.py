@@ -70,7 +70,7 @@ def test_rl_version_rows_all_vary_and_link_their_evidence(scored):
     assert m["selection"]["selected"] == len(rows)
     rl = m["rl"]
     assert rl["sft_version_id"] == sft.version_id and rl["checkpoint_id"] == "ckpt-a"
-    assert rl["rollout_runs"] == ["run-a"] and rl["scorings"][0]["pool_size"] == 4 and rl["scorings"][0]["seed"] == 1
+    assert rl["rollout_run"] == "run-a" and rl["scoring"]["pool_size"] == 4 and rl["scoring"]["seed"] == 1
     assert m["selection"]["params"]["target"] is None and m["selection"]["rollouts_per_side"] == K
     assert m["selection"]["rewards"]["after"]["mean_variance"] > m["selection"]["rewards"]["before"]["mean_variance"]
     reg = wh.sql("SELECT kind, parents FROM dataset_versions WHERE version_id = $v",
@@ -114,7 +114,7 @@ def test_the_rl_version_exports_to_the_ume_r1_rl_layout(scored, tmp_path):
 def test_inputs_are_checked(scored, tmp_path):
     wh, sft = scored
     with pytest.raises(UserError, match="matches 0 loaded scorings"):
-        build_rl_set(wh, RlSpec(scorings=("zzz",)))
+        build_rl_set(wh, RlSpec(scoring="zzz"))
     with pytest.raises(UserError, match="no pair .* passed"):
         build_rl_set(wh, RlSpec(min_mean=100.0))
     with pytest.raises(UserError, match="no registered version matches"):

@@ -32,7 +32,7 @@ def candidate(pair: str, dataset: str = "dsA", modality: str = "image", qry_side
 
 
 def run(cands: list[dict], rows: list[dict], spec: RlSpec, eval_sides: list[tuple[str, str]] = (),
-        eval_groups: list[str] = (), scorings=("s1",), expected: int = K):
+        eval_groups: list[str] = (), scoring: str = "s1", expected: int = K):
     con = sql.memory()
     try:
         sql.temp_table(con, "rollout_rewards", tables.rows("rollout_rewards", rows))
@@ -40,7 +40,7 @@ def run(cands: list[dict], rows: list[dict], spec: RlSpec, eval_sides: list[tupl
         sql.temp_table(con, "rl_eval_sides", pa.table({"side_id": pa.array([s for s, _ in eval_sides], pa.string()),
                                                        "role": pa.array([r for _, r in eval_sides], pa.string())}))
         sql.temp_table(con, "rl_eval_groups", pa.table({"split_group": pa.array(list(eval_groups), pa.string())}))
-        decisions, info = curate(con, spec, list(scorings), expected)
+        decisions, info = curate(con, spec, scoring, expected)
     finally:
         con.close()
     return {r["pair_id"]: r for r in decisions.to_pylist()}, info, decisions
@@ -109,22 +109,29 @@ def test_band_variance_floor_and_group_limit():
     assert got["p8"]["reason"] is None
 
 
-def test_several_scorings_pool_their_rollouts():
+def test_only_the_named_scoring_counts():
     cands = [candidate("p1")]
-    rows = rewards("p1", [1.0] * K, [1.0] * K, "s1") + rewards("p1", [0.0] * K, [1.0] * K, "s2")
-    got, _, _ = run(cands, rows, RlSpec(target=None), scorings=("s1",))
-    assert got["p1"]["reason"] == "zero_variance"
-    got, _, _ = run(cands, rows, RlSpec(target=None), scorings=("s1", "s2"), expected=2 * K)
-    assert got["p1"]["reason"] is None and got["p1"]["var_qry"] == pytest.approx(8 * 0.25 / 7)
+    rows = rewards("p1", [1.0] * K, [1.0] * K, "s1") + rewards("p1", [0.0, 1, 0, 1], [1.0] * K, "s2")
+    got, _, _ = run(cands, rows, RlSpec(target=None), scoring="s1")
+    assert got["p1"]["reason"] == "zero_variance" and got["p1"]["n_qry"] == K
+    got, _, _ = run(cands, rows, RlSpec(target=None), scoring="s2")
+    assert got["p1"]["reason"] is None and got["p1"]["var_qry"] == pytest.approx(1 / 3)
 
 
-def test_ties_are_broken_by_the_seeded_hash_deterministically():
-    cands = [candidate(f"t{i}") for i in range(8)]
-    rows = [r for i in range(8) for r in rewards(f"t{i}", [0, 1, 0, 1], [1.0] * K)]  # all tied
+def test_ties_are_broken_by_the_seeded_order_deterministically():
+    import hashlib
+
+    from umedata.versions.rl import tie_mask
+
+    ids = [hashlib.sha256(f"pair{i}".encode()).hexdigest()[:32] for i in range(8)]  # pair ids are hex digests
+    cands = [candidate(p) for p in ids]
+    rows = [r for p in ids for r in rewards(p, [0, 1, 0, 1], [1.0] * K)]  # every score tied
     picks = {}
     for seed in range(6):
         got, _, _ = run(cands, rows, RlSpec(target=2, seed=seed))
         picks[seed] = sorted(p for p, r in got.items() if r["reason"] is None)
+        # by hand: the two largest (first 60 bits of the id) XOR the seed's mask
+        assert picks[seed] == sorted(sorted(ids, key=lambda p: int(p[:15], 16) ^ tie_mask(seed))[-2:])
         again, _, _ = run(list(reversed(cands)), list(reversed(rows)), RlSpec(target=2, seed=seed))
         assert sorted(p for p, r in again.items() if r["reason"] is None) == picks[seed]  # row order plays no part
     assert len({tuple(v) for v in picks.values()}) > 1  # the seed decides

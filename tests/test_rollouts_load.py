@@ -146,3 +146,18 @@ def test_folders_that_are_not_rollouts_are_refused_clearly(warehouse, version, t
     (tmp_path / "run" / "manifest.json").write_text(json.dumps({**run, "format_version": "other/9"}))
     with pytest.raises(rollouts.NotARolloutFolder, match="format version"):
         rollouts.load(warehouse, tmp_path / "run")
+
+
+def test_views_summarise_runs_and_rewards(warehouse, version, tmp_path):
+    write_run(tmp_path / "run", version.path, k=K, format_ok=lambda side, k: k == 0)
+    write_scores(tmp_path / "scores", tmp_path / "run", version.path,
+                 lambda p, role, k: 0.0 if p["dataset_name"] == "ShapesCls" else 0.1 * k)
+    rollouts.load(warehouse, tmp_path / "run")
+    rollouts.load(warehouse, tmp_path / "scores")
+    warehouse.init()  # views are (re)created on init
+    run = warehouse.sql("SELECT * FROM rollout_run_summary").to_pylist()
+    assert len(run) == 1 and run[0]["format_rate"] == 0.25 and run[0]["rollouts"] == run[0]["sides"] * K
+    rows = {(r["dataset_name"], r["role"]): r for r in warehouse.sql("SELECT * FROM rollout_reward_summary").to_pylist()}
+    # ShapesCls: r_emb 0 everywhere, r_format 1 on k = 0 only, so every group varies through its format alone
+    assert rows[("ShapesCls", "qry")]["mean_reward"] == 0.25 and rows[("ShapesCls", "qry")]["zero_variance_share"] == 0
+    assert rows[("ShapesI2T", "pos")]["mean_reward"] == pytest.approx(0.25 + 0.15, abs=1e-4)

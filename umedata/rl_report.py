@@ -167,10 +167,9 @@ def for_version(warehouse: Warehouse | str | os.PathLike[str] | None, ref: str,
     if manifest.get("kind") != "rl" or "rl" not in manifest:
         raise UserError(f"version {info['version_id'][:12]} is a {manifest.get('kind')!r} version, not an RL set")
     params = dict(manifest["selection"]["params"])
-    params.update(sft_version=manifest["rl"]["sft_version_id"],
-                  scorings=tuple(s["scoring_id"] for s in manifest["rl"]["scorings"]))
+    params.update(sft_version=manifest["rl"]["sft_version_id"], scoring=manifest["rl"]["scoring"]["scoring_id"])
     spec = RlSpec(**params)
-    decisions, _ = run_curation(wh, spec, resolve_inputs(wh, spec))
+    decisions, _, _ = run_curation(wh, spec, resolve_inputs(wh, spec))
     members = read_rows(info["path"], columns=["pair_id"]).column("pair_id")
     selected = pc.is_in(decisions.column("pair_id"), value_set=members.combine_chunks())
     differ = int(pc.sum(pc.not_equal(selected, pc.is_null(decisions.column("reason")))).as_py() or 0)
@@ -178,9 +177,9 @@ def for_version(warehouse: Warehouse | str | os.PathLike[str] | None, ref: str,
     out = out or wh.path.resolve().parent / "reports" / f"rl-set-{info['version_id'][:12]}"
     rl = manifest["rl"]
     links = {"version": info["version_id"], "SFT version": rl["sft_version_id"], "checkpoint": rl["checkpoint"],
-             "rollout runs": ", ".join(rl["rollout_runs"]),
-             "scorings": ", ".join(f"{s['scoring_id'][:12]} (pools of {s['pool_size']}, seed {s['seed']})"
-                                   for s in rl["scorings"])}
+             "rollout run": rl["rollout_run"],
+             "scoring": f"{rl['scoring']['scoring_id'][:12]} (pools of {rl['scoring']['pool_size']} pairs, "
+                        f"seed {rl['scoring']['seed']})"}
     notes = [f"{differ} pairs would be decided differently by today's curation (rewards re-loaded since the build)"
              ] if differ else []
     report = write(decisions, out, title=f"RL set {info['version_id'][:12]}", links=links, notes=notes)

@@ -55,7 +55,7 @@ def list_cmd(warehouse: WarehouseOpt = None, fmt: FormatOpt = Format.table) -> N
 
 def build_rl_set(
     sft: Annotated[Optional[str], typer.Option(help="the SFT version the rollouts were made on (id, prefix or name; default: the scoring's)")] = None,
-    scoring: Annotated[list[str], typer.Option(help="scoring id or prefix whose rewards count (repeat; default: the latest loaded)")] = [],
+    scoring: Annotated[Optional[str], typer.Option(help="scoring id or prefix whose rewards count (default: the latest loaded)")] = None,
     name: Annotated[str, typer.Option(help="name of the set")] = "rl",
     target: Annotated[int, typer.Option(help="pairs in the set (the reference RL set has about 11,000)")] = 11_000,
     all_: Annotated[bool, typer.Option("--all", help="every eligible pair, no target")] = False,
@@ -78,7 +78,7 @@ def build_rl_set(
     from umedata.versions.rl import RlSpec
     from umedata.versions.rl import build_rl_set as build
 
-    spec = RlSpec(name=name, sft_version=sft, scorings=tuple(scoring), target=None if all_ else target,
+    spec = RlSpec(name=name, sft_version=sft, scoring=scoring, target=None if all_ else target,
                   min_mean=min_mean, max_mean=max_mean, min_variance=min_variance,
                   caps=parse_pairs(cap, "--cap", int), modality_weights=parse_pairs(modality_weight, "--modality-weight", float),
                   allocation=allocation, max_per_group=max_per_group, seed=seed)

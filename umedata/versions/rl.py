@@ -6,7 +6,7 @@ for their generation; here they are dropped before RL starts, from rollouts of t
 (umedata/rollouts.py loads them), and the evidence stays in the warehouse.
 
     build_rl_set(warehouse, RlSpec(...))  -> RlBuild (the version, every candidate's decision, the audit)
-    curate(con, spec, expected)           the SQL steps on a connection that has the inputs (what the bench times)
+    curate(con, spec, scoring, expected)  the SQL steps on a connection that has the inputs (what the bench times)
     allocate(strata, ...)                 per-stratum quotas (a few dozen rows: plain Python)
 
 The steps are SQL files (schemas/queries/curate_*.sql): per pair, mean and sample variance of the reward over the
@@ -23,12 +23,17 @@ eligible pairs per (dataset, modality) stratum (curate_strata); the top `quota` 
 - quotas: the target (11,000 by default, about the reference RL set) is split over strata in proportion to their
   eligible pairs (or equally, or by modality weights first), capped per dataset, and what a full stratum cannot
   take goes to the others (water-filling); largest remainders, ties by name.
-- ties in score are broken by md5(seed:pair_id), so the set is deterministic and independent of row order; the
-  same inputs give the same rows and so the same version id (the id hashes content only).
+- one scoring: a side's K rollouts scored in one pool are its group; rewards of the same rollouts in other pools
+  are not more samples of it (build another set from another scoring instead).
+- ties in score are broken by a seeded order of pair ids (their first 60 bits XOR a mask derived from the seed:
+  plain arithmetic, the same in every DuckDB version), so the set is deterministic and independent of row order;
+  the same inputs give the same rows and so the same version id (the id hashes content only).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -51,7 +56,7 @@ ALLOCATIONS = ("proportional", "equal")
 REASONS = ("not_scored", "incomplete", "eval_side", "zero_variance", "out_of_band", "duplicate_side",
            "duplicate_group", "over_quota")
 QUERIES = ("curate_pair_stats", "curate_eligible", "curate_strata", "curate_pick")
-TIE_BREAK = "md5_number_upper(seed || ':' || pair_id), then pair_id"
+TIE_BREAK = "score, then the first 60 bits of pair_id XOR tie_mask(seed), then pair_id; all descending"
 CANDIDATE_COLUMNS = ["pair_id", "dataset_name", "modality", "split_group", "qry_side_id", "pos_side_id",
                      "qry_annotation_id", "pos_annotation_id"]
 
@@ -60,9 +65,9 @@ CANDIDATE_COLUMNS = ["pair_id", "dataset_name", "modality", "split_group", "qry_
 class RlSpec:
     """Everything that decides which pairs an RL version has. Recorded with every build.
 
-    sft_version: the SFT version the rollouts were made on (id, prefix or name); default: that of the scorings.
-    scorings: scoring ids (or unique prefixes) whose rewards count; default: the latest scoring loaded for the SFT
-        version (or the latest of all when no version is named).
+    sft_version: the SFT version the rollouts were made on (id, prefix or name); default: that of the scoring.
+    scoring: the scoring id (or a unique prefix) whose rewards count; default: the latest scoring loaded for the
+        SFT version (or the latest of all when no version is named).
     target: pairs in the set (None: every eligible pair). min_mean / max_mean: difficulty band on a pair's mean
         reward. min_variance: a group varies when its variance exceeds this.
     caps: dataset -> most pairs. modality_weights: modality -> share of the target (modalities not listed get
@@ -72,7 +77,7 @@ class RlSpec:
 
     name: str = "rl"
     sft_version: str | None = None
-    scorings: tuple[str, ...] = ()
+    scoring: str | None = None
     target: int | None = REFERENCE_RL_PAIRS
     min_mean: float | None = None
     max_mean: float | None = None
@@ -97,7 +102,6 @@ class RlSpec:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        d["scorings"] = list(self.scorings)
         d["caps"] = dict(sorted(self.caps.items()))
         d["modality_weights"] = dict(sorted(self.modality_weights.items()))
         return d
@@ -174,14 +178,20 @@ def allocate(strata: Sequence[Mapping[str, Any]], target: int | None, caps: Mapp
 
 
 # ------------------------------------------------------------------------------------------------ curation
-def curate(con: duckdb.DuckDBPyConnection, spec: RlSpec, scorings: Sequence[str], expected: int,
+def tie_mask(seed: int) -> int:
+    """The seed's 60-bit mask for the tie-break order (curate_eligible.sql)."""
+    return int(hashlib.sha256(f"rl-tie:{seed}".encode()).hexdigest()[:15], 16)
+
+
+def curate(con: duckdb.DuckDBPyConnection, spec: RlSpec, scoring: str, expected: int,
            ) -> tuple[pa.Table, dict[str, Any]]:
     """The curation steps on a connection holding rollout_rewards and the temp tables rl_candidates,
-    rl_eval_sides(side_id, role) and rl_eval_groups(split_group). Returns every candidate with its decision, and
-    the quotas per stratum."""
-    sql.execute(con, "curate_pair_stats", {"scorings": list(scorings)})
+    rl_eval_sides(side_id, role) and rl_eval_groups(split_group). Returns every candidate with its statistics and
+    decision (pair_id, dataset_name, modality, split_group, n/mean/var/format per side, mean, score,
+    stratum_rank, reason), and the strata with their quotas."""
+    sql.execute(con, "curate_pair_stats", {"scoring": scoring})
     sql.execute(con, "curate_eligible", {
-        "seed": str(spec.seed), "expected": expected, "min_variance": float(spec.min_variance),
+        "tie_mask": tie_mask(spec.seed), "expected": expected, "min_variance": float(spec.min_variance),
         "min_mean": spec.min_mean, "max_mean": spec.max_mean, "max_per_group": spec.max_per_group,
     })
     strata = sql.query(con, "curate_strata").to_pylist()
@@ -191,7 +201,7 @@ def curate(con: duckdb.DuckDBPyConnection, spec: RlSpec, scorings: Sequence[str]
         "modality": pa.array([k[1] for k in quotas], pa.string()),
         "quota": pa.array(list(quotas.values()), pa.int64()),
     }))
-    decisions = sql.query(con, "curate_pick")
+    decisions = sql.query(con, "curate_pick", {"max_quota": max(quotas.values(), default=0)})
     for s in strata:
         s["quota"] = quotas[(s["dataset_name"], s["modality"])]
     return decisions, {"strata": strata}
@@ -208,47 +218,37 @@ def candidate_tables(sft_dir: str) -> tuple[pa.Table, pa.Table, pa.Table]:
     return train, sides, ev.select(["split_group"])
 
 
-def _scorings(con: duckdb.DuckDBPyConnection, spec: RlSpec, version_id: str | None) -> list[dict[str, Any]]:
-    """The scoring rows the spec names (ids or unique prefixes), or the latest one loaded."""
+def _scoring(con: duckdb.DuckDBPyConnection, spec: RlSpec, version_id: str | None) -> dict[str, Any]:
+    """The scoring row the spec names (id or unique prefix), or the latest one loaded."""
     known = sql.query(con, "rollouts_scorings", {"version": version_id}).to_pylist()
-    if not spec.scorings:
+    of = f" of version {version_id}" if version_id else ""
+    if spec.scoring is None:
         if not known:
-            where = f" for version {version_id}" if version_id else ""
-            raise UserError(f"no rollout scores loaded{where}: run the rollouts flow, or `umedata rollouts load`")
-        return known[:1]
-    chosen = []
-    for ref in spec.scorings:
-        hits = [s for s in known if s["scoring_id"].startswith(ref)]
-        if len(hits) != 1:
-            raise UserError(f"scoring {ref!r} matches {len(hits)} loaded scorings"
-                            + (f" of version {version_id}" if version_id else ""))
-        chosen.append(hits[0])
-    return chosen
+            raise UserError(f"no rollout scores loaded{of}: run the rollouts flow, or `umedata rollouts load`")
+        return known[0]
+    hits = [s for s in known if s["scoring_id"].startswith(spec.scoring)]
+    if len(hits) != 1:
+        raise UserError(f"scoring {spec.scoring!r} matches {len(hits)} loaded scorings{of}")
+    return hits[0]
 
 
 def resolve_inputs(wh: Warehouse, spec: RlSpec) -> dict[str, Any]:
-    """The SFT version (id, path), the scorings and what they share (checkpoint, K), checked for consistency."""
+    """The SFT version (id, path) and the scoring with its rollout run, checked for what curation needs."""
     with wh.reader() as con:
         version_id = registry.resolve_with(con, spec.sft_version) if spec.sft_version else None
-        chosen = _scorings(con, spec, version_id)
-        version_id = version_id or chosen[0]["dataset_version_id"]
+        scoring = _scoring(con, spec, version_id)
+        version_id = version_id or scoring["dataset_version_id"]
         info = sql.query(con, "registry_get", {"version_id": version_id}).to_pylist()
     if not info:
         raise UserError(f"the scored rollouts were made on version {version_id}, which this warehouse has not "
                         f"registered: curation needs its pairs")
-    for key, what in (("dataset_version_id", "versions"), ("checkpoint_id", "checkpoints")):
-        if len({s[key] for s in chosen}) > 1:
-            raise UserError(f"the chosen scorings come from different {what}: curate one at a time")
-    bad = [s["scoring_id"][:12] for s in chosen if s["split"] != "train"]
-    if bad:
-        raise UserError(f"scorings {bad} rolled out the {chosen[0]['split']!r} split: an RL set is drawn from train")
-    if len({s["sampling_id"] for s in chosen}) > 1 or len({s["k"] for s in chosen}) > 1:
-        raise UserError("the chosen scorings come from runs with different sampling: curate one at a time")
-    expected = sum(int(s["k"]) for s in chosen)
-    if expected < 2:
+    if scoring["split"] != "train":
+        raise UserError(f"scoring {scoring['scoring_id'][:12]} rolled out the {scoring['split']!r} split: an RL set "
+                        f"is drawn from train")
+    if int(scoring["k"]) < 2:
         raise UserError("a reward variance needs at least 2 rollouts per side (k >= 2)")
-    return {"version_id": version_id, "path": info[0]["path"], "kind": info[0]["kind"], "scorings": chosen,
-            "expected": expected}
+    return {"version_id": version_id, "path": info[0]["path"], "kind": info[0]["kind"], "scoring": scoring,
+            "expected": int(scoring["k"])}
 
 
 def _mean(t: pa.Table, col: str) -> float | None:
@@ -275,18 +275,17 @@ def audit(decisions: pa.Table) -> dict[str, Any]:
             "rewards": {"before": _reward_summary(scored), "after": _reward_summary(selected)}}
 
 
-def run_curation(wh: Warehouse, spec: RlSpec, inputs: dict[str, Any]) -> tuple[pa.Table, dict[str, Any]]:
-    """Candidates from the SFT version's files, then the SQL steps on a short read session of the warehouse."""
+def run_curation(wh: Warehouse, spec: RlSpec, inputs: dict[str, Any]) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    """Candidates from the SFT version's files, then the SQL steps on a short read session of the warehouse.
+    Returns (decisions sorted by pair_id, the candidates table, the audit)."""
     train, eval_sides, eval_groups = candidate_tables(inputs["path"])
-    ids = [s["scoring_id"] for s in inputs["scorings"]]
     with wh.reader() as con:
         sql.temp_table(con, "rl_candidates", train)
         sql.temp_table(con, "rl_eval_sides", eval_sides)
         sql.temp_table(con, "rl_eval_groups", eval_groups)
-        decisions, quota_info = curate(con, spec, ids, inputs["expected"])
+        decisions, quota_info = curate(con, spec, inputs["scoring"]["scoring_id"], inputs["expected"])
     decisions = decisions.sort_by([("pair_id", "ascending")])
-    info = {**audit(decisions), **quota_info}
-    return decisions, info
+    return decisions, train, {**audit(decisions), **quota_info}
 
 
 def build_rl_set(
@@ -299,7 +298,7 @@ def build_rl_set(
     spec = spec or RlSpec()
     wh = registry.as_warehouse(warehouse)
     inputs = resolve_inputs(wh, spec)
-    decisions, info = run_curation(wh, spec, inputs)
+    decisions, candidates, info = run_curation(wh, spec, inputs)
     selected = decisions.filter(pc.is_null(decisions.column("reason")))
     if selected.num_rows == 0:
         raise UserError(f"no pair of version {inputs['version_id'][:12]} passed the curation "
@@ -308,30 +307,29 @@ def build_rl_set(
     if selected.num_rows == sft["n_rows"]:
         raise UserError(f"the curation kept every pair of SFT version {inputs['version_id'][:12]}: the RL set would be "
                         f"that version itself; lower the target or narrow the band")
+    # the annotations the SFT version chose, for the selected pairs only
+    kept = candidates.filter(pc.is_in(candidates.column("pair_id"), value_set=selected.column("pair_id")))
     kept = pa.table({
-        "pair_id": selected.column("pair_id"),
-        "split": pa.array(["train"] * selected.num_rows, pa.string()),
-        "split_group": selected.column("split_group"),
-        "qry_annotation_id": selected.column("qry_annotation_id"),
-        "pos_annotation_id": selected.column("pos_annotation_id"),
+        "pair_id": kept.column("pair_id"), "split": pa.array(["train"] * kept.num_rows, pa.string()),
+        **{c: kept.column(c) for c in ("split_group", "qry_annotation_id", "pos_annotation_id")},
     })
-    first = inputs["scorings"][0]
+    sc = inputs["scoring"]
     links = {
         "sft_version_id": inputs["version_id"], "sft_version_path": inputs["path"],
-        "checkpoint": first["checkpoint"], "checkpoint_id": first["checkpoint_id"],
-        "rollout_runs": sorted({s["run_id"] for s in inputs["scorings"]}), "sampling": first["sampling"],
-        "backend": first["backend"],
-        "scorings": [{k: s[k] for k in ("scoring_id", "run_id", "pool_size", "seed", "n_pools")}
-                     for s in inputs["scorings"]],
+        "checkpoint": sc["checkpoint"], "checkpoint_id": sc["checkpoint_id"], "rollout_run": sc["run_id"],
+        "sampling": json.loads(sc["sampling"]) if isinstance(sc["sampling"], str) else sc["sampling"],
+        "backend": sc["backend"],
+        "scoring": {k: sc[k] for k in ("scoring_id", "pool_size", "seed", "n_pools")},
     }
     selection = {
-        "method": "reward-variance", "params": spec.to_json(), "queries": [f"umedata/schemas/queries/{q}.sql" for q in QUERIES],
-        "tie_break": TIE_BREAK, "rollouts_per_side": inputs["expected"], **info,
+        "method": "reward-variance", "params": spec.to_json(),
+        "queries": [f"umedata/schemas/queries/{q}.sql" for q in QUERIES], "tie_break": TIE_BREAK,
+        "tie_mask": tie_mask(spec.seed), "rollouts_per_side": inputs["expected"], **info,
     }
     result = build_version(
         wh, kept, kind="rl", name=spec.name, selection=selection, manifest_extra={"rl": links},
-        build_filters={**spec.to_json(), "scorings": [s["scoring_id"] for s in inputs["scorings"]],
-                       "sft_version": inputs["version_id"], "parents": parents},
+        build_filters={**spec.to_json(), "scoring": sc["scoring_id"], "sft_version": inputs["version_id"],
+                       "parents": parents},
         query_name=",".join(QUERIES), query_sql="\n".join(sql.text(q) for q in QUERIES), store=store,
         parents=parents if parents is not None else [inputs["version_id"]],
     )
