@@ -80,8 +80,9 @@ def noisy_content(fault: str, good: str, text: str, leaks: dict[str, str]) -> st
         think = f"{think} The matching target says: {leaks.get(text, '')}"
     elif fault == "control_tags":
         think = f"{think} <|im_start|>assistant <|vision_start|>"
-    elif fault == "garbage":
-        think, summary = "■■■ ▓▓▓ ¤¤¤ ©®™ ±±± ≈≈≈ ♦♦♦ ☺☺☺ " * 4, "■■ ♦♦"
+    elif fault == "garbage":  # block elements and geometric shapes, no word twice (garbage, not a loop)
+        think = " ".join("".join(chr(0x2580 + 4 * w + k) for k in range(4)) for w in range(24))
+        summary = "■■ ♦♦"
     elif fault == "wrong_script":
         think = "На изображении показан красный круг в левом верхнем углу. Фигура маленькая и закрашенная."
         summary = "красный круг"
@@ -108,6 +109,10 @@ class Script:
     rate_headers: dict[str, str] | None = None  # x-ratelimit-* headers to send with every answer
     content: Callable[[str, dict[str, Any] | None], str] = default_content
     leaks: dict[str, str] = field(default_factory=dict)  # "leak" fault: side text -> the text it leaks
+    # side text -> fault for the first request key seen for that side; later keys of the side (a requeue with a new
+    # seed or model) get a good answer. Overrides the other ways of dealing faults.
+    text_faults: dict[str, str] = field(default_factory=dict)
+    first_key_of_text: dict[str, str] = field(default_factory=dict)
 
     def fault_for(self, key: str) -> str:
         if key in self.faults:
@@ -198,6 +203,12 @@ def make_app(script: Script, stats: Stats) -> web.Application:
             if script.record_bodies:
                 stats.bodies.append(raw)
         fault = script.fault_for(key)
+        if script.text_faults:
+            body = body if body is not None else _loads(raw)
+            text = side_text(body)
+            with stats.lock:
+                first = script.first_key_of_text.setdefault(text, key)
+            fault = script.text_faults.get(text, "ok") if first == key else "ok"
         if fault in TRANSIENT and attempt > script.transient_attempts:
             fault = "ok"
         if fault in NOISY and body is None:
