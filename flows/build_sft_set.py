@@ -63,12 +63,14 @@ def build_sft_set_flow(
     store: str | None = None,
     export_to: str | None = None,
     export_layout: str = "parquet",  # parquet (embedded) | ume-r1-sft | ume-r1-rl
+    keep_contaminated: bool = False,  # keep pairs sharing content with a registered eval set (recorded)
 ) -> dict[str, Any]:
     spec = SftSpec(
         name=name, datasets=tuple(datasets or ()), modalities=tuple(modalities or ()), tasks=tuple(tasks or ()),
         sources=tuple(sources or ()), source_splits=tuple(source_splits or ()),
         preference=tuple(preference or ("*",)), split_mode=split_mode, eval_fraction=eval_fraction,
         text_key=text_key, seed=seed, caps=caps or {}, weights=weights or {}, total=total, query=query,
+        keep_contaminated=keep_contaminated,
     )
     warehouse = prepare_warehouse(warehouse)
     version = build(warehouse, spec, store, parents)

@@ -54,6 +54,12 @@ def show(ref: str, warehouse: WarehouseOpt = None, fmt: FormatOpt = Format.table
                   f"rows={info['n_rows']}  parents={info['parents']}")
     console.print(f"path: {info['path']}  (on disk: {info['on_disk']})  media_root: {info['media_root']}")
     emit(m["counts"]["rows"], fmt, title="counts", columns=["dataset_name", "modality", "split", "pairs"])
+    d = m.get("decontamination")
+    if d is not None:
+        how = ", ".join(f"{k} {v}" for k, v in d["by_reason"].items() if v) or "none"
+        verb = "kept (--keep-contaminated)" if d["kept_contaminated"] else "excluded"
+        console.print(f"decontamination: {d['contaminated']} pair(s) sharing content with {len(d['eval_sets'])} "
+                      f"eval set(s) {verb} (by {how})")
     emit(m.get("teachers", []), fmt, title="teachers", columns=["model", "prompt_version", "sides", "pairs"])
     emit(m.get("sources", []), fmt, title="sources", columns=["name", "licence", "provenance", "pairs"])
     emit(info["builds"], fmt, title="builds", columns=["built_at", "name", "query_name", "wrote_files", "code_version"])
@@ -152,6 +158,7 @@ def build_sft_set(
     query: Annotated[Optional[Path], typer.Option(help="a .sql file returning pair_id (default: the shipped queries/sft_select.sql)")] = None,
     parent: Annotated[list[str], typer.Option(help="parent version ids (default: the latest build under --name)")] = [],
     rows_per_shard: Annotated[int, typer.Option()] = 100_000,
+    keep_contaminated: Annotated[bool, typer.Option("--keep-contaminated", help="keep pairs sharing media or query text with a registered eval set (recorded in the manifest)")] = False,
     store: StoreOpt = None,
     warehouse: WarehouseOpt = None,
     fmt: FormatOpt = Format.table,
@@ -165,6 +172,7 @@ def build_sft_set(
         source_splits=tuple(source_split), preference=tuple(prefer) or ("*",), split_mode=split_mode,
         eval_fraction=eval_fraction, text_key=text_key, seed=seed, caps=parse_pairs(cap, "--cap", int),
         weights=parse_pairs(weight, "--weight", float), total=total, query=str(query) if query else None,
+        keep_contaminated=keep_contaminated,
     )
     result = build(writable(warehouse), spec, store=store, parents=list(parent) or None, rows_per_shard=rows_per_shard)
     if fmt is not Format.table:

@@ -24,6 +24,7 @@ from umedata.format import FORMAT_VERSION
 from umedata.ids import digest
 from umedata.versions import card, registry
 from umedata.versions.content import ID_SCHEME, ROW_SCHEMA, conform, content_id
+from umedata.versions.decontam import decontaminate
 from umedata.versions.select import SftSpec, arrange, candidates
 from umedata.versions.store import PARQUET_OPTIONS, STORE_MEDIA_ROOT, VersionExists, VersionStore, read_manifest
 from umedata.warehouse import Warehouse
@@ -112,7 +113,7 @@ def build_sft_set(
         wh, kept, kind="sft", name=spec.name, selection=selection, manifest_extra={"split": info["split"]},
         build_filters={**spec.to_json(), "parents": parents}, query_name=spec.query_name(),
         query_sql=spec.query_sql(), store=store, parents=parents, rows_per_shard=rows_per_shard,
-        row_group_size=row_group_size,
+        row_group_size=row_group_size, keep_contaminated=spec.keep_contaminated,
     )
 
 
@@ -131,8 +132,12 @@ def build_version(
     parents: list[str] | None = None,
     rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+    keep_contaminated: bool = False,
 ) -> BuildResult:
     """Rows -> content id -> version directory (once) -> registry (every build), for any kind of version.
+
+    Pairs sharing content with a registered eval set are left out first (umedata/versions/decontam.py), unless
+    `keep_contaminated`; the manifest's `decontamination` records how many and against which sets.
 
     `kept` says which pairs and annotations: (pair_id, split, split_group, qry_annotation_id, pos_annotation_id).
     The rows are assembled from the warehouse by sft_rows.sql (every kind has the same columns), hashed, and
@@ -144,6 +149,9 @@ def build_version(
     started = utcnow()
     with wh.reader() as con:
         sql.temp_table(con, "kept", kept)
+        kept, decontamination = decontaminate(con, kept, keep_contaminated)
+        if decontamination["excluded"]:
+            sql.temp_table(con, "kept", kept)
         # The quality gate: a batch whose suite failed (and nobody overrode) cannot be promoted; raises if so.
         checks = gate.promotion(con)
         rows = sql.query(con, "sft_rows", {"format_version": FORMAT_VERSION})
@@ -155,7 +163,9 @@ def build_version(
     if rows.num_rows == 0:
         raise EmptySelection(
             f"the selection gave no pairs with validated annotations on both sides "
-            f"({selection.get('candidates', kept.num_rows)} candidates)"
+            f"({selection.get('candidates', kept.num_rows)} candidates"
+            + (f"; {decontamination['excluded']} left out as eval-set contamination)"
+               if decontamination["excluded"] else ")")
         )
     rows = conform(rows).sort_by([("split", "ascending"), ("pair_id", "ascending")])  # canonical order
     version_id = content_id(rows)
@@ -192,6 +202,7 @@ def build_version(
             "teachers": teachers,
             "sources": sources,
             "checks": checks,  # the checks version, its settings, suite results per batch, overrides
+            "decontamination": decontamination,
             **(manifest_extra or {}),
             "content": {"id_scheme": ID_SCHEME, "computed_by": "umedata.versions.content.content_id",
                         "media": refs.num_rows},

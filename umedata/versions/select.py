@@ -38,6 +38,8 @@ class SftSpec:
     caps: dataset -> most pairs kept. weights: dataset -> share of `total` (datasets not listed are left out);
         without `total`, the largest total every weighted dataset can fill without repeating rows.
     query: path of a .sql file returning pair_id (default: schemas/queries/sft_select.sql with the filters below).
+    keep_contaminated: keep pairs that share media or query text with a registered eval set (default: left out
+        before the build, umedata/versions/decontam.py; either way the manifest counts them).
     """
 
     name: str = "sft"
@@ -55,6 +57,7 @@ class SftSpec:
     weights: Mapping[str, float] = field(default_factory=dict)
     total: int | None = None
     query: str | None = None
+    keep_contaminated: bool = False  # keep pairs that share content with a registered eval set (recorded)
 
     def __post_init__(self) -> None:
         if self.split_mode not in SPLIT_MODES:
