@@ -3,9 +3,10 @@
 Orchestration only. `python -m training.rollout` (torchrun with nproc > 1) and `python -m training.score_rollouts`
 run as processes in `python`, the interpreter of a GPU environment if there is one (vLLM lives there, never beside
 Prefect); they write folders (docs/interfaces.md), which `umedata.rollouts.load` takes in. Re-running is cheap and
-safe: the rollout job skips every key its folder already has, and loading adds only keys the warehouse lacks. The
-pool size P and seed of the scoring are parameters and are recorded (rollout_scorings, and the RL version built
-from it). Settings the flow is not given are the trainer's defaults.
+safe: the rollout job skips every key its folder already has, the scorer leaves a folder that holds the same
+scoring as it is, and loading adds only keys the warehouse lacks. The pool size P and pool seed are parameters and
+are recorded (rollout_scorings, and the RL version built from it); the sampling seed is the rollout's own. Other
+settings the flow is not given are the trainer's defaults.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def rollouts_flow(
     dataset: str,
     out: str,
     k: int | None = None,
-    pool_size: int | None = None,
-    seed: int | None = None,
+    pool_size: int = 256,  # the reference RL generation batch: the pool the RL trainer's rewards will see
+    pool_seed: int = 0,
+    sampling_seed: int | None = None,
     split: str = "train",
     max_completion_length: int | None = None,
     backend: str | None = None,
@@ -62,20 +64,20 @@ def rollouts_flow(
     scores_out: str | None = None,
     warehouse: str | None = None,
 ) -> dict[str, Any]:
-    """K rollouts per side of `dataset`'s split from `checkpoint` into `out`, scored with seeded pools of
-    `pool_size` pairs into `scores_out` (default `<out>/scores-p<P>-s<seed>`), both loaded."""
+    """K rollouts per side of `dataset`'s split (a version directory, or a registered id, prefix or name) from
+    `checkpoint` into `out`, scored with pools of `pool_size` pairs per dataset drawn with `pool_seed` into
+    `scores_out` (default `<out>/scores-p<P>-s<seed>`), both loaded. None: the trainer's default."""
     path = prepare_warehouse(warehouse)
     vdir = version_dir(path, dataset)
-    given = {"--k": k, "--seed": seed, "--max-completion-length": max_completion_length, "--backend": backend,
-             "--batch-size": batch_size}
+    given = {"--k": k, "--seed": sampling_seed, "--max-completion-length": max_completion_length,
+             "--backend": backend, "--batch-size": batch_size}
     run_job(python, "training.rollout", nproc,
             ["--checkpoint", checkpoint, "--dataset", vdir, "--split", split, "--out", out,
              *[x for f, v in given.items() if v is not None for x in (f, str(v))], *(rollout_args or [])])
-    scores_out = scores_out or str(Path(out) / f"scores-p{pool_size or 'default'}-s{seed if seed is not None else 'default'}")
-    scoring = {"--pool-size": pool_size, "--seed": seed}
+    scores_out = scores_out or str(Path(out) / f"scores-p{pool_size}-s{pool_seed}")
     run_job(python, "training.score_rollouts", 1,
-            ["--rollouts", out, "--dataset", vdir, "--out", scores_out,
-             *[x for f, v in scoring.items() if v is not None for x in (f, str(v))], *(score_args or [])])
+            ["--rollouts", out, "--dataset", vdir, "--out", scores_out, "--pool-size", str(pool_size),
+             "--seed", str(pool_seed), *(score_args or [])])
     loaded = [load(path, out), load(path, scores_out)]
     create_table_artifact(key="rollouts-loaded", table=loaded, description=f"rollouts of {checkpoint} on {vdir}")
     return {"run_id": loaded[0]["id"], "scoring_id": loaded[1]["id"], "rollouts_new": loaded[0]["new"],
