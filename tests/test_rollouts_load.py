@@ -161,3 +161,15 @@ def test_views_summarise_runs_and_rewards(warehouse, version, tmp_path):
     # ShapesCls: r_emb 0 everywhere, r_format 1 on k = 0 only, so every group varies through its format alone
     assert rows[("ShapesCls", "qry")]["mean_reward"] == 0.25 and rows[("ShapesCls", "qry")]["zero_variance_share"] == 0
     assert rows[("ShapesI2T", "pos")]["mean_reward"] == pytest.approx(0.25 + 0.15, abs=1e-4)
+
+
+def test_the_same_keys_from_another_run_are_refused_not_mixed(warehouse, version, tmp_path):
+    # another backend samples other texts under the same keys (the key names checkpoint, side, k, sampling)
+    write_run(tmp_path / "a", version.path, k=K, run_id="run-a")
+    write_run(tmp_path / "b", version.path, k=K, run_id="run-b")
+    write_scores(tmp_path / "sb", tmp_path / "b", version.path, lambda p, role, k: 0.1 * k)
+    rollouts.load(warehouse, tmp_path / "a")
+    b = rollouts.load(warehouse, tmp_path / "b")
+    assert b.new == 0 and set(b.reasons) == {"key_of_another_run"} and b.quarantined == b.rows
+    scores = rollouts.load(warehouse, tmp_path / "sb")
+    assert scores.new == 0 and set(scores.reasons) == {"rollout_mismatch"}

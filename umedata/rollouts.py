@@ -158,7 +158,7 @@ def load_rollouts(warehouse: Warehouse, folder: str | os.PathLike[str],
     summary = LoadSummary("rollouts", folder, run_id, finished=bool(manifest.get("finished")))
     quarantine = _Quarantine(f"rollouts:{run_id}", "rollouts")
     schema = tables.schema("rollouts")
-    params = {"checkpoint_id": manifest["checkpoint_id"], "sampling_id": manifest["sampling_id"], "k": k,
+    params = {"run_id": run_id, "checkpoint_id": manifest["checkpoint_id"], "sampling_id": manifest["sampling_id"], "k": k,
               "format_regex": "(?s)" + FORMAT_REGEX.pattern}
     with warehouse.committer(rows_per_commit, on_counts=_tally(summary, "rollouts")) as committer:
         for rel, fs in _shards(folder, "rollouts/part-*.parquet"):
@@ -242,7 +242,7 @@ def load_scores(warehouse: Warehouse, folder: str | os.PathLike[str],
             summary.rows += shard.num_rows
             with warehouse.reader() as con:
                 sql.temp_table(con, "score_rows", shard)
-                checked = sql.query(con, "rollouts_reward_check", {"tolerance": TOLERANCE})
+                checked = sql.query(con, "rollouts_reward_check", {"tolerance": TOLERANCE, "run_id": manifest["run_id"]})
             good = _split(checked, rel, quarantine, ("pair_id", "role", "rollout_key"), summary)
             pools.update(pc.unique(good.column("pool_id")).to_pylist())
             rows = pa.table({"scoring_id": pa.array([sid] * good.num_rows, pa.string()),

@@ -1,7 +1,7 @@
 -- The rows of one reward shard (relation score_rows, with its row number rn), each with the first problem found
 -- (NULL: the row is good). The reward's arithmetic is checked within $tolerance (r_emb = rank x gap,
 -- reward = r_format + r_emb; float32 from the scorer), and every row must name a known pair, the side that pair has
--- in that role, and a loaded rollout of that side (load the rollout run before its scores).
+-- in that role, and a loaded rollout of that side from the scored run (load the rollout run before its scores).
 SELECT r.*,
        CASE
            WHEN r.pool_id IS NULL OR r.pair_id IS NULL OR r.role IS NULL OR r.side_id IS NULL OR r.k IS NULL
@@ -19,12 +19,12 @@ SELECT r.*,
            WHEN p.pair_id IS NULL THEN 'unknown_pair'
            WHEN r.side_id <> CASE r.role WHEN 'qry' THEN p.qry_side_id ELSE p.pos_side_id END THEN 'side_mismatch'
            WHEN o.rollout_key IS NULL THEN 'unknown_rollout'
-           WHEN o.side_id <> r.side_id OR o.k <> r.k THEN 'rollout_mismatch'
+           WHEN o.side_id <> r.side_id OR o.k <> r.k OR o.run_id <> $run_id THEN 'rollout_mismatch'
            WHEN (r.r_format = 1) <> o.format_ok THEN 'format_mismatch'
        END AS problem
 FROM score_rows r
 LEFT JOIN (SELECT pair_id, qry_side_id, pos_side_id FROM pairs
            WHERE pair_id IN (SELECT pair_id FROM score_rows)) p ON p.pair_id = r.pair_id
-LEFT JOIN (SELECT rollout_key, side_id, k, format_ok FROM rollouts
+LEFT JOIN (SELECT rollout_key, side_id, k, format_ok, run_id FROM rollouts
            WHERE rollout_key IN (SELECT rollout_key FROM score_rows)) o ON o.rollout_key = r.rollout_key
 ORDER BY r.rn;
