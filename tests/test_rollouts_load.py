@@ -84,8 +84,9 @@ def test_bad_rollout_rows_are_quarantined_with_their_reason(warehouse, version, 
     assert summary.reasons == {"bad_rollout_key": 1, "bad_k": 1, "format_mismatch": 1, "bad_finish_reason": 1,
                                "unknown_side": 1}
     assert summary.new == len(rows) - 5 == count(warehouse, "rollouts")
-    q = warehouse.sql("SELECT stage, what, reason FROM quarantine ORDER BY what").to_pylist()
-    assert [r["what"] for r in q] == [f"{run['shards'][0]}:{i}" for i in range(5)]
+    q = warehouse.sql("SELECT stage, what, detail, reason FROM quarantine ORDER BY detail").to_pylist()
+    assert [r["what"] for r in q] == [rows[i]["rollout_key"] for i in range(5)]  # the key of the thing refused
+    assert [r["detail"].split(",")[0] for r in q] == [f"{run['shards'][0]}:{i}" for i in range(5)]
     assert {r["stage"] for r in q} == {"rollouts"}
     assert warehouse.sql("SELECT quarantined FROM rollout_runs").column(0).to_pylist() == [5]
 
@@ -166,10 +167,22 @@ def test_views_summarise_runs_and_rewards(warehouse, version, tmp_path):
 def test_the_same_keys_from_another_run_are_refused_not_mixed(warehouse, version, tmp_path):
     # another backend samples other texts under the same keys (the key names checkpoint, side, k, sampling)
     write_run(tmp_path / "a", version.path, k=K, run_id="run-a")
-    write_run(tmp_path / "b", version.path, k=K, run_id="run-b")
+    write_run(tmp_path / "b", version.path, k=K, run_id="run-b", format_ok=lambda side, k: k % 2 == 1)
     write_scores(tmp_path / "sb", tmp_path / "b", version.path, lambda p, role, k: 0.1 * k)
     rollouts.load(warehouse, tmp_path / "a")
     b = rollouts.load(warehouse, tmp_path / "b")
     assert b.new == 0 and set(b.reasons) == {"key_of_another_run"} and b.quarantined == b.rows
     scores = rollouts.load(warehouse, tmp_path / "sb")
-    assert scores.new == 0 and set(scores.reasons) == {"rollout_mismatch"}
+    assert scores.new == 0 and set(scores.reasons) == {"rollout_of_another_run"}
+
+
+def test_the_same_samples_from_another_run_are_kept_once(warehouse, version, tmp_path):
+    # the same checkpoint and sampling rolled out again (another version sharing the sides): the same texts
+    write_run(tmp_path / "a", version.path, k=K, run_id="run-a")
+    write_run(tmp_path / "b", version.path, k=K, run_id="run-b")
+    write_scores(tmp_path / "sb", tmp_path / "b", version.path, lambda p, role, k: 0.1 * k)
+    rollouts.load(warehouse, tmp_path / "a")
+    b = rollouts.load(warehouse, tmp_path / "b")
+    assert (b.new, b.quarantined) == (0, 0)
+    scores = rollouts.load(warehouse, tmp_path / "sb")
+    assert scores.quarantined == 0 and scores.new == scores.rows > 0

@@ -116,12 +116,15 @@ class _Quarantine:
 
 
 def _split(checked: pa.Table, rel: str, quarantine: _Quarantine, describe: tuple[str, ...],
-           summary: LoadSummary) -> pa.Table:
-    """The good rows; each bad one becomes a quarantine row `<shard>:<row>` with its reason and key columns."""
+           summary: LoadSummary, key: str | None = None) -> pa.Table:
+    """The good rows; each bad one becomes a quarantine row with its reason: `what` is the row's `key` column
+    (the key of the thing refused) when it has one, else `<shard>:<row>`; the detail names shard, row and columns."""
     problem = checked.column("problem")
     bad = checked.filter(pc.is_valid(problem))
     for r in bad.select(["rn", "problem", *describe]).to_pylist():
-        quarantine.add(f"{rel}:{r['rn']}", r["problem"], ", ".join(f"{c}={r[c]}" for c in describe))
+        where = f"{rel}:{r['rn']}"
+        detail = ", ".join([where, *(f"{c}={r[c]}" for c in describe)])
+        quarantine.add(r[key] if key and r[key] else where, r["problem"], detail)
         summary.reasons[r["problem"]] = summary.reasons.get(r["problem"], 0) + 1
     summary.quarantined += bad.num_rows
     return checked.filter(pc.is_null(problem))
@@ -156,7 +159,7 @@ def load_rollouts(warehouse: Warehouse, folder: str | os.PathLike[str],
         raise NotARolloutFolder(f"{folder}: sampling.k must be a positive number of samples per side")
     run_id = manifest["run_id"]
     summary = LoadSummary("rollouts", folder, run_id, finished=bool(manifest.get("finished")))
-    quarantine = _Quarantine(f"rollouts:{run_id}", "rollouts")
+    quarantine = _Quarantine(run_source(run_id), "rollouts")
     schema = tables.schema("rollouts")
     params = {"run_id": run_id, "checkpoint_id": manifest["checkpoint_id"], "sampling_id": manifest["sampling_id"], "k": k,
               "format_regex": "(?s)" + FORMAT_REGEX.pattern}
@@ -175,7 +178,7 @@ def load_rollouts(warehouse: Warehouse, folder: str | os.PathLike[str],
             with warehouse.reader() as con:
                 sql.temp_table(con, "shard_rows", shard)
                 checked = sql.query(con, "rollouts_check", params)
-            good = _split(checked, rel, quarantine, ("rollout_key", "side_id", "k"), summary)
+            good = _split(checked, rel, quarantine, ("rollout_key", "side_id", "k"), summary, key="rollout_key")
             n = good.num_rows
             rows = pa.table({
                 "rollout_key": good.column("rollout_key"), "run_id": pa.array([run_id] * n, pa.string()),
@@ -199,6 +202,11 @@ def load_rollouts(warehouse: Warehouse, folder: str | os.PathLike[str],
         }
         committer.add({"rollout_runs": tables.rows("rollout_runs", [run])}, modes={"rollout_runs": "replace"})
     return summary
+
+
+def run_source(run_id: str) -> str:
+    """quarantine.source of a rollout run's refused rows."""
+    return f"rollouts:{run_id}"
 
 
 def scoring_id(manifest: dict[str, Any]) -> str:
@@ -242,7 +250,8 @@ def load_scores(warehouse: Warehouse, folder: str | os.PathLike[str],
             summary.rows += shard.num_rows
             with warehouse.reader() as con:
                 sql.temp_table(con, "score_rows", shard)
-                checked = sql.query(con, "rollouts_reward_check", {"tolerance": TOLERANCE, "run_id": manifest["run_id"]})
+                checked = sql.query(con, "rollouts_reward_check", {
+                    "tolerance": TOLERANCE, "run_id": manifest["run_id"], "run_source": run_source(manifest["run_id"])})
             good = _split(checked, rel, quarantine, ("pair_id", "role", "rollout_key"), summary)
             pools.update(pc.unique(good.column("pool_id")).to_pylist())
             rows = pa.table({"scoring_id": pa.array([sid] * good.num_rows, pa.string()),

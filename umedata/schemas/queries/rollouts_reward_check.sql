@@ -1,7 +1,8 @@
 -- The rows of one reward shard (relation score_rows, with its row number rn), each with the first problem found
 -- (NULL: the row is good). The reward's arithmetic is checked within $tolerance (r_emb = rank x gap,
 -- reward = r_format + r_emb; float32 from the scorer), and every row must name a known pair, the side that pair has
--- in that role, and a loaded rollout of that side from the scored run (load the rollout run before its scores).
+-- in that role, and a loaded rollout of that side (load the rollout run before its scores) that is the scored run's
+-- own sample (not a key its run had with another text: rollouts_check.sql, key_of_another_run).
 SELECT r.*,
        CASE
            WHEN r.pool_id IS NULL OR r.pair_id IS NULL OR r.role IS NULL OR r.side_id IS NULL OR r.k IS NULL
@@ -19,7 +20,10 @@ SELECT r.*,
            WHEN p.pair_id IS NULL THEN 'unknown_pair'
            WHEN r.side_id <> CASE r.role WHEN 'qry' THEN p.qry_side_id ELSE p.pos_side_id END THEN 'side_mismatch'
            WHEN o.rollout_key IS NULL THEN 'unknown_rollout'
-           WHEN o.side_id <> r.side_id OR o.k <> r.k OR o.run_id <> $run_id THEN 'rollout_mismatch'
+           WHEN o.side_id <> r.side_id OR o.k <> r.k THEN 'rollout_mismatch'
+           WHEN o.run_id <> $run_id AND r.rollout_key IN (SELECT what FROM quarantine
+                                                          WHERE source = $run_source AND reason = 'key_of_another_run')
+               THEN 'rollout_of_another_run'
            WHEN (r.r_format = 1) <> o.format_ok THEN 'format_mismatch'
        END AS problem
 FROM score_rows r
