@@ -220,3 +220,17 @@ def test_vllm_samples_and_the_trainers_model_embeds(steered_dir, small_version):
     assert G.sample(net, tok, prompts, s, backend=backend).completion_ids == out.completion_ids
     banned = set(G.media_tokens(hf))
     assert not banned & {t for c in out.completion_ids for t in c}
+
+
+def test_the_embedding_forward_computes_no_vocabulary_logits(setup):
+    # rows x completion tokens x vocabulary would not fit for K = 8, 2048-token completions of a 152k vocabulary
+    net, tok, renderer, prompts = setup
+    rows_seen = []
+    hook = net.hf.lm_head.register_forward_hook(lambda m, args, out: rows_seen.append(args[0].shape[0]))
+    try:
+        disc, gen, found = G.encode(net, [prompts[0].rendered, prompts[1].rendered], [[5, 6, 7], [8, 9]],
+                                    renderer.pad_id, batch_size=1)
+    finally:
+        hook.remove()
+    assert gen.shape == (2, 64) and found.tolist() == [False, False]
+    assert rows_seen == [0, 0]

@@ -371,8 +371,10 @@ def encode(net, prompts: list[dict], completions: list[list[int]], pad_id: int,
     disc, gen, found = [], [], []
     dev = _device(net)
     for k in range(0, len(prompts), step):
-        batch = _to(completion_batch(prompts[k : k + step], completions[k : k + step], pad_id), dev)
-        out = net(batch)
+        batch = completion_batch(prompts[k : k + step], completions[k : k + step], pad_id)
+        # No labels: the forward then computes no vocabulary logits (B x K x 2048 x 152k floats would not fit).
+        batch["labels"] = torch.full_like(batch["labels"], data.IGNORE)
+        out = net(_to(batch, dev))
         disc.append(out.disc)
         gen.append(out.gen)
         found.append(out.gen_found)
