@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from umedata.checks.config import ChecksConfig
-from umedata.checks.tokens import TokenCounter
+from umedata.checks.tokens import TokenCounter, Words
 
 VALUES = {"annotation_id": pl.String, "rule": pl.String, "value": pl.Float64, "detail": pl.String}
 _STRIP = " .,;:!?\"'()[]{}…-"
@@ -49,43 +49,88 @@ def script_pattern(scripts: list[str]) -> str:
     return rf"[\p{{L}}--[{allowed}]]"
 
 
-def word_stats(texts: pl.Series, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(repeated n-gram share, longest run of one word) per text, over the space-split words of all texts at once.
+def word_stats(words: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(repeated n-gram share, longest run of one word) per row, over the space-split words of all rows at once.
 
-    The words become 64-bit hashes in one flat array (row i's words contiguous); an n-gram is a mix of n
-    consecutive hashes within one row; the share is 1 - distinct / total n-grams of the row.
+    The words are 64-bit hashes in one flat array (a row's words contiguous, empty pieces dropped); an n-gram is a
+    mix of n consecutive hashes within one row; the share is 1 - distinct / total n-grams of the row.
     """
-    rows = len(texts)
+    rows = words.rows
     rep = np.zeros(rows)
     run = np.zeros(rows, np.int64)
-    if rows == 0:
+    keep = (words.w.str.len_bytes() > 0).to_numpy()
+    i, h = words.i[keep], words.h[keep]
+    if len(h) == 0:
         return rep, run
-    flat = (pl.DataFrame({"i": np.arange(rows, dtype=np.int64), "w": texts.fill_null("").str.split(" ")})
-            .explode("w").filter(pl.col("w").str.len_bytes() > 0))
-    if flat.height == 0:
-        return rep, run
-    i = flat.get_column("i").to_numpy()
-    h = flat.get_column("w").hash(seed=11).to_numpy()
     # Runs: a new run starts where the word or the row changes.
     starts = np.flatnonzero(np.concatenate([[True], (h[1:] != h[:-1]) | (i[1:] != i[:-1])]))
     lengths = np.diff(np.append(starts, len(h)))
     row_of_run = i[starts]
     first_run = np.flatnonzero(np.concatenate([[True], row_of_run[1:] != row_of_run[:-1]]))
     run[row_of_run[first_run]] = np.maximum.reduceat(lengths, first_run)
-    # n-grams: positions j whose n words all lie in one row.
+    # n-grams: positions j whose n words all lie in one row. Distinct n-grams per row by one sort: the row goes in
+    # the high bits of a 64-bit key and the n-gram's hash in the rest (rows of a page need ~18 bits, leaving 46:
+    # two different n-grams of one row collide with probability ~1e-8 per row), so after sorting each row's keys
+    # are contiguous and in row order, and a key that differs from its predecessor starts a distinct n-gram.
     if n >= 1 and len(h) >= n:
         m = len(h) - n + 1
         key = h[:m].copy()
         for k in range(1, n):
             key = key * np.uint64(0x9E3779B97F4A7C15) ^ h[k:k + m]
         valid = i[:m] == i[n - 1:]
-        grams = pl.DataFrame({"i": i[:m][valid], "k": key[valid]})
-        if grams.height:
-            per = grams.group_by("i").agg(pl.len().alias("total"), pl.col("k").n_unique().alias("distinct"))
-            idx = per.get_column("i").to_numpy()
-            total = per.get_column("total").to_numpy().astype(np.float64)
-            rep[idx] = 1.0 - per.get_column("distinct").to_numpy() / total
+        gi, key = i[:m][valid], key[valid]
+        if len(key):
+            row_bits = max(1, int(rows).bit_length())
+            packed = gi.astype(np.uint64)  # in place from here: these arrays are the size of the whole page's text
+            packed <<= np.uint64(64 - row_bits)
+            key >>= np.uint64(row_bits)
+            packed |= key
+            packed.sort()
+            new_gram = np.empty(len(packed), dtype=bool)
+            new_gram[0] = True
+            np.not_equal(packed[1:], packed[:-1], out=new_gram[1:])
+            starts = np.flatnonzero(np.concatenate([[True], gi[1:] != gi[:-1]]))
+            total = np.diff(np.append(starts, len(gi))).astype(np.float64)
+            rep[gi[starts]] = 1.0 - np.add.reduceat(new_gram, starts, dtype=np.int64) / total
     return rep, run
+
+
+def rare_prefilter(cfg: ChecksConfig) -> str | None:
+    """One regex that every row with a refusal, a control tag, garbage or a foreign letter matches (and most clean
+    rows do not), so those four rules are measured only on the rows it finds. None: no prefilter possible (the
+    allowed scripts leave out Latin, so any ASCII letter may count)."""
+    if "Latin" not in cfg.rules["wrong_script"].params["scripts"]:
+        return None
+    refusals = [p.replace(r"\b", "") for p in cfg.rules["refusal"].params["patterns"]]
+    return ("(?i:" + "|".join(f"(?:{p})" for p in refusals) + ")|" + str(cfg.rules["control_tags"].params["pattern"])
+            + r"|[^\x00-\x7f]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f$+<=>^`|~]")
+
+
+RARE = ("refusal", "control_tags", "garbage", "wrong_script")  # rules whose value is 0 on almost every row
+
+
+def _rare_exprs(want: set[str], cfg: ChecksConfig) -> dict[str, tuple[pl.Expr, pl.Expr]]:
+    full = pl.col("reasoning").fill_null("") + "\n" + pl.col("summary").fill_null("")
+    length = full.str.len_chars().cast(pl.Float64)
+    out: dict[str, tuple[pl.Expr, pl.Expr]] = {}
+    if "refusal" in want:
+        pat = refusal_pattern(list(cfg.rules["refusal"].params["patterns"]))
+        out["refusal"] = (full.str.count_matches(pat).cast(pl.Float64), full.str.extract(f"({pat})", 1))
+    tags = str(cfg.rules["control_tags"].params["pattern"])
+    if "control_tags" in want:
+        out["control_tags"] = (full.str.count_matches(tags).cast(pl.Float64), full.str.extract(f"({tags})", 1))
+    if "garbage" in want:
+        # Tags are the control_tags rule's business: their "<|" and "|>" are not counted twice.
+        text = full.str.replace_all(tags, "")
+        bad = text.str.count_matches(GARBAGE).cast(pl.Float64)
+        out["garbage"] = (pl.when(length > 0).then(bad / length).otherwise(0.0),
+                          text.str.extract(f"({GARBAGE}+)", 1).str.slice(0, 20))
+    if "wrong_script" in want:
+        pat = script_pattern(list(cfg.rules["wrong_script"].params["scripts"]))
+        foreign = full.str.count_matches(pat).cast(pl.Float64)
+        out["wrong_script"] = (pl.when(length > 0).then(foreign / length).otherwise(0.0),
+                               full.str.extract(f"({pat}+)", 1).str.slice(0, 20))
+    return out
 
 
 def measure(
@@ -95,67 +140,59 @@ def measure(
     counter: TokenCounter | None = None,
     pairs: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Values of `rules` for every annotation of `ann`, as long rows (annotation_id, rule, value, detail)."""
+    """Values of `rules` for every annotation of `ann`, as long rows (annotation_id, rule, value, detail).
+
+    Cost notes: the reasoning is split into words once (Words) for its token count, repetition and token_run; the
+    four rare rules (refusal, control_tags, garbage, wrong_script) are measured only on the rows one combined
+    regex finds (rare_prefilter), every other row gets 0 for them."""
     if ann.height == 0 or not rules:
         return empty_values()
     want = set(rules)
-    params = {n: cfg.rules[n].params for n in want}
-    reasoning, summary = pl.col("reasoning").fill_null(""), pl.col("summary").fill_null("")
-    full = reasoning + "\n" + summary
-    length = full.str.len_chars().cast(pl.Float64)
-    exprs: dict[str, tuple[pl.Expr, pl.Expr]] = {}  # rule -> (value, detail)
     none = pl.lit(None, pl.String)
-
+    exprs: dict[str, tuple[pl.Expr, pl.Expr]] = {}  # rule -> (value, detail)
     if "format" in want:
         ok = pl.col("format_status") == "ok"
         exprs["format"] = (ok.cast(pl.Float64), pl.when(ok).then(none).otherwise(pl.col("format_status")))
-    if "refusal" in want:
-        pat = refusal_pattern(list(params["refusal"]["patterns"]))
-        exprs["refusal"] = (full.str.count_matches(pat).cast(pl.Float64), full.str.extract(f"({pat})", 1))
     if "truncated" in want:
         exprs["truncated"] = ((pl.col("finish_reason") == "length").fill_null(False).cast(pl.Float64), none)
-    if "control_tags" in want:
-        pat = str(params["control_tags"]["pattern"])
-        exprs["control_tags"] = (full.str.count_matches(pat).cast(pl.Float64), full.str.extract(f"({pat})", 1))
-    if "garbage" in want:
-        # Tags are the control_tags rule's business: their "<|" and "|>" are not counted twice.
-        tags = params.get("control_tags", {}).get("pattern") or cfg.rules["control_tags"].params["pattern"]
-        text = full.str.replace_all(str(tags), "")
-        bad = text.str.count_matches(GARBAGE).cast(pl.Float64)
-        exprs["garbage"] = (pl.when(length > 0).then(bad / length).otherwise(0.0),
-                            text.str.extract(f"({GARBAGE}+)", 1).str.slice(0, 20))
-    if "wrong_script" in want:
-        pat = script_pattern(list(params["wrong_script"]["scripts"]))
-        foreign = full.str.count_matches(pat).cast(pl.Float64)
-        exprs["wrong_script"] = (pl.when(length > 0).then(foreign / length).otherwise(0.0),
-                                 full.str.extract(f"({pat}+)", 1).str.slice(0, 20))
     if "summary_copy" in want:
         s, t = norm(pl.col("summary")), norm(pl.col("text"))
         copied = (s.str.len_bytes() > 0) & t.str.contains(s, literal=True)
         exprs["summary_copy"] = (pl.when(copied).then(words_in(s)).otherwise(0).cast(pl.Float64), none)
-
+    rare = _rare_exprs(want & set(RARE), cfg)
+    prefilter = rare_prefilter(cfg) if rare else None
+    if rare and prefilter is None:
+        exprs.update(rare)
     frame = ann.select("annotation_id", *[pl.struct(value=v, detail=d).alias(n) for n, (v, d) in exprs.items()])
+    if rare and prefilter is not None:
+        full = pl.col("reasoning").fill_null("") + "\n" + pl.col("summary").fill_null("")
+        suspects = ann.filter(full.str.contains(prefilter))
+        found = suspects.select("annotation_id", *[pl.struct(value=v, detail=d).alias(n) for n, (v, d) in rare.items()])
+        zero = pl.struct(value=pl.lit(0.0), detail=none)
+        frame = frame.join(found, on="annotation_id", how="left").with_columns(
+            pl.col(n).fill_null(zero) for n in rare)
 
-    extra: dict[str, tuple[np.ndarray, list | None]] = {}
+    extra: dict[str, np.ndarray] = {}
     token_rules = {"empty_reasoning", "long_reasoning", "short_summary", "long_summary"} & want
-    if token_rules:
-        if counter is None:
-            raise ValueError(f"rules {sorted(token_rules)} need the student tokenizer")
-        rt = counter.count(ann.get_column("reasoning")) if token_rules & {"empty_reasoning", "long_reasoning"} else None
-        st = counter.count(ann.get_column("summary")) if token_rules & {"short_summary", "long_summary"} else None
-        for name in token_rules:
-            extra[name] = ((rt if "reasoning" in name else st).astype(np.float64), None)
+    if token_rules and counter is None:
+        raise ValueError(f"rules {sorted(token_rules)} need the student tokenizer")
+    words = Words.of(ann.get_column("reasoning")) if want & {"repetition", "token_run", "empty_reasoning",
+                                                            "long_reasoning"} else None
+    if token_rules & {"empty_reasoning", "long_reasoning"}:
+        rt = counter.count(ann.get_column("reasoning"), words).astype(np.float64)
+        extra.update({n: rt for n in token_rules & {"empty_reasoning", "long_reasoning"}})
+    if token_rules & {"short_summary", "long_summary"}:
+        st = counter.count(ann.get_column("summary")).astype(np.float64)
+        extra.update({n: st for n in token_rules & {"short_summary", "long_summary"}})
     if want & {"repetition", "token_run"}:
-        n = int(params.get("repetition", {}).get("n", 3)) if "repetition" in want else 0
-        rep, run = word_stats(ann.get_column("reasoning"), n)
+        n = int(cfg.rules["repetition"].params["n"])
+        rep, run = word_stats(words, n if "repetition" in want else 0)
         if "repetition" in want:
-            extra["repetition"] = (rep, None)
+            extra["repetition"] = rep
         if "token_run" in want:
-            extra["token_run"] = (run.astype(np.float64), None)
+            extra["token_run"] = run.astype(np.float64)
     if extra:
-        frame = frame.with_columns(
-            pl.struct(value=pl.Series(v), detail=pl.Series(d, dtype=pl.String) if d is not None else none).alias(k)
-            for k, (v, d) in extra.items())
+        frame = frame.with_columns(pl.struct(value=pl.Series(v), detail=none).alias(k) for k, v in extra.items())
     if "leak" in want:
         frame = frame.join(leaks(ann, pairs), on="annotation_id", how="left").with_columns(
             pl.struct(value=pl.col("leak_words").fill_null(0).cast(pl.Float64), detail=pl.col("leak_pair")).alias("leak")

@@ -20,6 +20,7 @@ through `encode_batch` and says so in `self.mode`. Piece counts are looked up by
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,32 @@ from umedata.checks.config import ChecksConfigError, file_sha
 log = logging.getLogger("umedata.checks")
 _SPLIT_UNSAFE = r"\s | \s"  # a space next to other whitespace: the tokenizer may group the run differently
 VERIFY_TEXTS = 256
+_FIRST = np.uint64(0x9E3779B97F4A7C15)  # salts the hash of a row's first piece (it is counted without its space)
+
+
+@dataclass
+class Words:
+    """The space-split pieces of a column of texts, flat and in row order: the row of each piece, the piece, its
+    64-bit hash and whether it opens its row. Split once, shared by token counting and the word-level rules."""
+
+    rows: int
+    i: np.ndarray  # int64 row of each piece
+    w: pl.Series  # the piece (may be "": two spaces in a row)
+    h: np.ndarray  # uint64 hash of the piece
+    first: np.ndarray  # bool: the row's first piece
+
+    @classmethod
+    def of(cls, texts: pl.Series) -> Words:
+        n = len(texts)
+        flat = pl.DataFrame({"i": np.arange(n, dtype=np.int64), "w": texts.cast(pl.String).fill_null("").str.split(" ")}
+                            ).explode("w")
+        i = flat.get_column("i").to_numpy()
+        w = flat.get_column("w")
+        first = np.empty(len(i), dtype=bool)
+        if len(i):
+            first[0] = True
+            np.not_equal(i[1:], i[:-1], out=first[1:])
+        return cls(n, i, w, w.hash(seed=7).to_numpy(), first)
 
 
 def resolve(student: str) -> Path:
@@ -76,46 +103,35 @@ class TokenCounter:
         enc = self.tok.encode_batch_fast(texts, add_special_tokens=False)
         return np.fromiter((len(e.ids) for e in enc), np.int64, len(enc))
 
-    def count(self, texts: pl.Series) -> np.ndarray:
-        """Tokens of each text (null counts 0), exactly as the student tokenizer counts them."""
+    def count(self, texts: pl.Series, words: Words | None = None) -> np.ndarray:
+        """Tokens of each text (null counts 0), exactly as the student tokenizer counts them. `words`: the texts'
+        pieces when the caller has them already (Words.of(texts))."""
         s = texts.cast(pl.String).fill_null("")
         n = len(s)
-        out = np.zeros(n, np.int64)
         if n == 0:
-            return out
+            return np.zeros(0, np.int64)
         unsafe = s.str.contains(_SPLIT_UNSAFE).to_numpy()
         if self.mode is None:
             self._verify(s.filter(pl.Series(~unsafe)))
         if self.mode == "whole":
-            unsafe[:] = True
+            return self.encode_lengths(s.to_list())
+        out = self._pieces(words if words is not None else Words.of(s))
         whole = np.flatnonzero(unsafe)
         if len(whole):
             out[whole] = self.encode_lengths(s.gather(whole).to_list())
-        safe = np.flatnonzero(~unsafe)
-        if len(safe):
-            out[safe] = self._pieces(s.gather(safe))
         return out
 
-    def _pieces(self, s: pl.Series) -> np.ndarray:
-        words = s.str.split(" ")
-        first = words.list.first()
-        n = len(s)
-        rest = pl.DataFrame({"i": np.arange(n, dtype=np.int64), "w": words.list.slice(1)}).explode("w").drop_nulls("w")
-        total = self._lookup(first, prefix="").astype(np.float64)
-        if rest.height:
-            counts = self._lookup(rest.get_column("w"), prefix=" ")
-            total += np.bincount(rest.get_column("i").to_numpy(), weights=counts, minlength=n)
-        return np.rint(total).astype(np.int64)
-
-    def _lookup(self, pieces: pl.Series, prefix: str) -> np.ndarray:
-        """Token count of prefix + piece for every piece; each distinct piece is encoded once."""
-        h = pieces.hash(seed=7)
-        frame = pl.DataFrame({"h": h, "w": pieces})
-        distinct = frame.unique(subset="h", keep="any")
-        counts = self.encode_lengths((prefix + distinct.get_column("w")).to_list() if prefix
-                                     else distinct.get_column("w").to_list())
-        table = pl.DataFrame({"h": distinct.get_column("h"), "n": counts})
-        return frame.select("h").join(table, on="h", how="left", maintain_order="left").get_column("n").to_numpy()
+    def _pieces(self, words: Words) -> np.ndarray:
+        """Per row, the sum of its pieces' counts: the first piece as is, every later one with its space back.
+        Each distinct (piece, first) is encoded once."""
+        key = words.h ^ (words.first.astype(np.uint64) * _FIRST)
+        frame = pl.DataFrame({"k": key, "w": words.w, "f": words.first})
+        distinct = frame.unique(subset="k", keep="any")
+        pieces = distinct.select(pl.when(pl.col("f")).then(pl.col("w")).otherwise(" " + pl.col("w")))
+        counts = self.encode_lengths(pieces.to_series().to_list())
+        table = pl.DataFrame({"k": distinct.get_column("k"), "n": counts})
+        per = frame.select("k").join(table, on="k", how="left", maintain_order="left").get_column("n").to_numpy()
+        return np.rint(np.bincount(words.i, weights=per, minlength=words.rows)).astype(np.int64)
 
     def _verify(self, sample: pl.Series) -> None:
         if len(sample) == 0:
@@ -123,7 +139,7 @@ class TokenCounter:
         step = max(1, len(sample) // VERIFY_TEXTS)
         probe = sample.gather(np.arange(0, len(sample), step)[:VERIFY_TEXTS])
         direct = self.encode_lengths(probe.to_list())
-        fast = self._pieces(probe)
+        fast = self._pieces(Words.of(probe))
         if np.array_equal(direct, fast):
             self.mode = "pieces"
             return
