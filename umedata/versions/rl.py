@@ -23,6 +23,9 @@ eligible pairs per (dataset, modality) stratum (curate_strata); the top `quota` 
 - quotas: the target (11,000 by default, about the reference RL set) is split over strata in proportion to their
   eligible pairs (or equally, or by modality weights first), capped per dataset, and what a full stratum cannot
   take goes to the others (water-filling); largest remainders, ties by name.
+- dedup: one pair per query side, and at most one per leakage group by default (max_per_group; 0: no limit) -
+  near-duplicate queries (a shared image, the same normalised text) would otherwise fill a stratum with variants
+  of one example, and 11 k pairs out of a million are worth spending on different ones.
 - one scoring: a side's K rollouts scored in one pool are its group; rewards of the same rollouts in other pools
   are not more samples of it (build another set from another scoring instead).
 - ties in score are broken by a seeded order of pair ids (their first 60 bits XOR a mask derived from the seed:
