@@ -5,9 +5,10 @@
 A report is a file the trainer side wrote; this turns it into rows SQL compares: one value per (eval set, mode,
 metric, k), plus the per-set figures of the run itself (chance, gen_emb_share, format_ok_share under mode "all").
 Category and overall means are not stored: they are the views' averages of these rows (eval_category_scores,
-eval_summary), so there is one truth. The run id hashes the checkpoint's content id, the eval directory and the
-settings, so evaluating the same weights on the same sets the same way again replaces the row instead of adding
-one. What the checkpoint is (sft, rl or base) and what it was trained on come from its umedata_run.json.
+eval_summary), so there is one truth. The run id hashes the checkpoint (folder and content id), the eval directory
+and the settings, so evaluating the same checkpoint on the same sets the same way again replaces the row instead of
+adding one. What the checkpoint is (sft, rl or base), what it was trained on and, for RL, the SFT checkpoint it
+started from come from its umedata_run.json.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def canonical(checkpoint: str) -> str:
     return str(Path(checkpoint).resolve()) if Path(checkpoint).exists() else checkpoint
 
 
-def run_id(report: dict[str, Any]) -> str:
-    return digest("eval_run", report["checkpoint_id"], report["eval_id"],
+def run_id(report: dict[str, Any], checkpoint: str) -> str:
+    """The same folder (and weights) evaluated on the same sets the same way is the same run."""
+    return digest("eval_run", report["checkpoint_id"], checkpoint, report["eval_id"],
                   json.dumps(report.get("settings", {}), sort_keys=True), ",".join(sorted(report["datasets"])))
 
 
@@ -85,7 +87,7 @@ def record(warehouse, report: dict[str, Any], checkpoint: str | Path | None = No
     stage = stage or info["stage"]
     if stage not in STAGES:
         raise BadReport(f"stage must be one of {STAGES}, not {stage!r}")
-    rid = run_id(report)
+    rid = run_id(report, checkpoint)
     finished = utcnow()
     run = {
         "run_id": rid, "checkpoint": checkpoint, "checkpoint_id": report["checkpoint_id"], "stage": stage,
