@@ -44,10 +44,11 @@ def sft_model(rl_version, tmp_path_factory):
 
 def _flags(rl_version, model, out, steps=STEPS):
     # 8 pairs x 2 sides x G 4 = 64 rollouts of <= 40 tokens per step (the fixture's completions are <= 33);
-    # lr 5e-4: the recipe's 1e-6 is for a pretrained 2B model and moves the tiny one only over thousands of steps
+    # lr 2e-4: the recipe's 1e-6 is for a pretrained 2B model and moves the tiny one only over thousands of steps;
+    # at 2e-4 the last 10 steps' mean reward beat the first 10's by 0.06-0.09 for each of seeds 0-3 here
     return ["--dataset", str(rl_version), "--model", str(model), "--out", str(out), "--steps", str(steps),
-            "--batch", "8", "--group", "4", "--max-completion-length", "40", "--lr", "5e-4", "--micro-batch", "0",
-            "--seed", "1", "--no-progress", "--no-tensorboard", "--threads", "1"]
+            "--batch", "8", "--group", "4", "--max-completion-length", "40", "--lr", "2e-4", "--micro-batch", "0",
+            "--seed", "0", "--no-progress", "--no-tensorboard", "--threads", "1"]
 
 
 def _curve(out):
