@@ -12,6 +12,7 @@ from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtu
 
 from training import data, grpo
 from training import model as M
+from training.embed_cache import checkpoint_id
 
 torch.set_num_threads(1)
 
@@ -43,6 +44,7 @@ def test_run_writes_metrics_samples_checkpoints_and_a_loadable_model(tiny_dir, v
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert state["dataset_version_id"] == manifest["version_id"] and state["step"] == 2
     assert state["sft_checkpoint"] == str(tiny_dir) and state["kind"] == "grpo"
+    assert state["sft_checkpoint_id"] == checkpoint_id(tiny_dir)  # the weights it started from, wherever they live
     hf, tok = M.load(str(out / "model"))
     run = json.loads((out / "model" / "umedata_run.json").read_text())
     assert run["steps"] == 2 and run["config"]["beta"] == 0.04 and run["config"]["group"] == 2

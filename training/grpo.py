@@ -71,6 +71,7 @@ import torch
 
 from training import checkpoint, data, dist, generation, reward, rl_losses, sft
 from training import model as model_lib
+from training.embed_cache import checkpoint_id
 from umedata.format import IM_END
 
 
@@ -211,8 +212,11 @@ def sync_vllm(backend, net) -> None:
     if merged:
         hf.unmerge_adapter()
     prefix = "module.hf." if any(k.startswith("module.hf.") for k in state) else "hf."
-    weights = ((k[len(prefix):].replace("base_model.model.", "").replace(".base_layer", ""), v)
-               for k, v in state.items() if k.startswith(prefix) and "lora_" not in k)
+    # peft's names back to the model's own: merged base layers, the trained copy of modules_to_save
+    skip = ("lora_", "token_adapter", "original_module")
+    weights = ((k[len(prefix):].replace("base_model.model.", "").replace(".base_layer", "")
+                .replace(".modules_to_save.default", ""), v)
+               for k, v in state.items() if k.startswith(prefix) and not any(s in k for s in skip))
     engine = backend.llm.llm_engine.model_executor.driver_worker.model_runner.model
     engine.load_weights(weights)
     backend.llm.reset_prefix_cache()
@@ -433,7 +437,8 @@ def main(argv=None) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda u: min(1.0, (u + 1) / warmup) if warmup else 1.0)
     meta = {"kind": "grpo", "dataset_version_id": version.version_id, "dataset": str(args.dataset),
             "dataset_kind": version.kind, "format_version": version.manifest["format_version"],
-            "base_model": str(args.model), "sft_checkpoint": str(args.model), "config": vars(args),
+            "base_model": str(args.model), "sft_checkpoint": str(args.model),
+            "sft_checkpoint_id": checkpoint_id(args.model), "config": vars(args),
             "world_size": env.world, "backend": backend_name, "pool_pairs": args.batch,
             "unused_datasets": plan.unused}
 
@@ -446,8 +451,11 @@ def main(argv=None) -> dict:
             state = checkpoint.load(path, net, optimizer, scheduler)
             if state["dataset_version_id"] != version.version_id:
                 raise ValueError(f"checkpoint trained on {state['dataset_version_id']}, not {version.version_id}")
+            if state.get("sft_checkpoint_id") != meta["sft_checkpoint_id"]:
+                raise ValueError(f"checkpoint {path} started from SFT checkpoint {state.get('sft_checkpoint')} "
+                                 f"(id {state.get('sft_checkpoint_id')}), not {args.model}")
             old = state.get("config", {})
-            for key in ("model", "seed", "batch", "group", "batching", "mu"):
+            for key in ("seed", "batch", "group", "batching", "mu"):
                 if old.get(key) != getattr(args, key):
                     raise ValueError(f"checkpoint {path} ran with --{key} {old.get(key)}, this run has "
                                      f"{getattr(args, key)}: pass the same")
