@@ -30,28 +30,34 @@ Choices (defaults are the reference's; every constant is a flag; run.json record
   * --filter-zero-std leaves groups whose G rewards are all equal out of the loss (DAPO-style online filtering,
     for sets not curated offline); the zero-std fraction is logged either way (small on a curated RL set).
   * Sampling is seeded per step: the stream of sample j of side s at step k is a function of (seed, k, side, j)
-    (training/generation.py), so a resumed run samples exactly what the uninterrupted run would have.
+    (training/generation.py), so a resumed run samples exactly what the uninterrupted run would have, whatever
+    the world size or --gen-batch. (A side in two pairs of one batch, a shared class label, gets the same G
+    samples in both groups.)
   * Log-probs and the KL are of the model's own distribution; --temperature other than 1 changes only sampling.
   * Generation backends: transformers generate() (CPU, GPU), or vLLM colocated on each GPU (--backend vllm;
     "auto" picks it when CUDA is there and vllm imports): the engine takes --vllm-memory of the GPU and gets the
     policy's weights after every update (LoRA merged for the copy).
   * DDP when world > 1, --fsdp for FSDP2 (the reference copy is sharded the same way), as in training/sft.py.
+    Under FSDP the transformers backend generates with the policy unsharded (the full weights for the duration,
+    as a rollout engine holds them), so ranks that decode different lengths need no collective in step.
 
 Outputs in --out: metrics.jsonl (one line per generation batch: reward parts, advantages, KL, clip fraction,
-completion lengths, format rate, zero-std fraction, time split generation / scoring / update) and TensorBoard
+completion lengths, format rate, zero-std fraction, time split generation / scoring / update; scoring holds the
+reference pass, the embedding forward (the fused forward with gradient when there is one) and the reward; update
+holds the backward passes, the optimiser and the vLLM weight sync) and TensorBoard
 events, samples.jsonl (a few completions per step), checkpoints/step_N/ every --save-every steps (model,
 optimiser, scheduler, RNG, step, the RL version id and the SFT checkpoint; --resume continues exactly), and
 model/ (the final weights, LoRA merged, ready for training.evaluate).
 
 Run:
     # the tiny CPU model after a short SFT (training/sft.py); a random-weight tiny model moves at 1e-6 only in
-    # thousands of steps, hence --lr 2e-4; 4 rollouts of <= 48 tokens keep a step to seconds
+    # thousands of steps, hence --lr 2e-4; 8 pairs x 2 sides x 4 rollouts of <= 48 tokens: a step takes ~1 s
     python -m training.grpo --dataset RL_DIR --model runs/sft/model --out runs/grpo --batch 8 --group 4 \
         --max-completion-length 48 --lr 2e-4 --steps 20 --micro-batch 0
     # one GPU, the 2B student, vLLM colocated (the reference's constants are the defaults)
     python -m training.grpo --dataset RL_DIR --model runs/sft2b/model --out runs/grpo2b --batch 32 \
         --micro-batch 8 --grad-ckpt --attn flash_attention_2 --backend vllm --save-every 50
-    # 8 GPUs on one node: the reference's batch of 256 pairs; add --fsdp for a 7B
+    # 8 GPUs on one node: the reference's batch of 256 pairs (4,096 rollouts, 512 per GPU); --fsdp for a 7B
     torchrun --standalone --nproc_per_node=8 -m training.grpo --dataset RL_DIR --model runs/sft2b/model \
         --out runs/grpo2b --micro-batch 8 --grad-ckpt --attn flash_attention_2 --backend vllm --save-every 50
     # after a crash: the same command plus --resume
@@ -102,6 +108,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--top-k", type=int, default=0)
     ap.add_argument("--max-completion-length", type=int, default=model_lib.MAX_COMPLETION_LENGTH,
                     help="cap on sampled tokens, and the constant every sequence's token losses are divided by")
+    ap.add_argument("--gen-batch", type=int, default=0,
+                    help="prompts per generation call, per rank (0: all at once; with the transformers backend on "
+                         "a GPU lower it to bound the KV cache: each prompt carries G sequences)")
     ap.add_argument("--backend", default="transformers", choices=["auto", *generation.BACKENDS])
     ap.add_argument("--vllm-memory", type=float, default=0.3, help="share of GPU memory the colocated vLLM takes")
     # loss
@@ -266,11 +275,14 @@ class Rollouts:
         return len(self.ids)
 
 
-def rollout(engine, renderer, rows: list[dict], group: int, sampling: generation.Sampling, rank: int) -> Rollouts:
-    """Sample `group` completions of every query side, then of every target side, of this rank's pairs."""
+def rollout(engine, renderer, rows: list[dict], group: int, sampling: generation.Sampling, rank: int,
+            gen_batch: int = 0) -> Rollouts:
+    """Sample `group` completions of every query side, then of every target side, of this rank's pairs,
+    `gen_batch` prompts per generation call (0: all)."""
     sides = [data.sides_of_row(r)[0] for r in rows] + [data.sides_of_row(r)[1] for r in rows]
     prompts = generation.prompts(renderer, sides)
-    completions = engine.complete(prompts, sampling)
+    step = gen_batch or len(prompts)
+    completions = [c for k in range(0, len(prompts), step) for c in engine.complete(prompts[k : k + step], sampling)]
     ids = [c.ids for c in completions]
     n, pairs = len(ids), len(rows)
     group_of = torch.arange(n) // group
@@ -498,7 +510,7 @@ def main(argv=None) -> dict:
                                        top_k=args.top_k, max_completion_length=args.max_completion_length,
                                        seed=step_seed(args.seed, step))
         with autocast, gathered(net, args.fsdp and backend_name == "transformers"):
-            ro = rollout(engine, renderer, plan.rows(step), args.group, sampling, env.rank)
+            ro = rollout(engine, renderer, plan.rows(step), args.group, sampling, env.rank, args.gen_batch)
         t_gen = time.time() - t0
 
         # 2. scoring: reference log-probs, embeddings from the policy's forward, reward over the gathered pool
