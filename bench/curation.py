@@ -135,7 +135,7 @@ def polars_curate(rw, cands, target: int) -> set[str]:
     return set(e.get_column("pair_id").to_list())
 
 
-def reward_throughput(pool_pairs: int, device: str, dim: int = 1536, repeats: int = 3) -> float:
+def reward_throughput(pool_pairs: int, device: str, dim: int = 1536) -> float:
     """Rollouts scored per second over pools of `pool_pairs` pairs (K rollouts per side, one side per pair)."""
     import torch
 
@@ -148,6 +148,7 @@ def reward_throughput(pool_pairs: int, device: str, dim: int = 1536, repeats: in
     is_target = torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)])
     fmt = torch.rand(2 * n, generator=gen) < 0.7
     pairs = torch.stack([torch.arange(pool_pairs), pool_pairs + torch.arange(pool_pairs)], 1)
+    repeats = 3 if pool_pairs <= 256 else 1
     reward.score(emb, side, is_target, fmt, pairs, K)  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
@@ -159,14 +160,15 @@ def reward_throughput(pool_pairs: int, device: str, dim: int = 1536, repeats: in
     return repeats * 2 * n / (time.perf_counter() - t0)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=625_000, help="pairs (reward rows = pairs x 2 sides x 8)")
     ap.add_argument("--target", type=int, default=11_000, help="pairs in the RL set (the reference has about 11 k)")
     ap.add_argument("--pools", type=int, nargs="+", default=[64, 1024], help="reward pool sizes, in pairs")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=None, help="the markdown file to write (default: BENCHMARKS.md)")
+    args = ap.parse_args(argv)
 
     import duckdb
     import polars as pl
@@ -241,7 +243,10 @@ def main() -> None:
     print()
     print(body)
     if not args.no_write:
-        write_section("curation-bench", body)
+        write_section("curation-bench", body, *([args.out] if args.out else []))
+    return {"rows": rows, "sql_s": times["curate"], "pandas_s": pandas_s, "polars_s": polars_s,
+            "selected": len(chosen), "pandas_differ": diff_pd, "polars_differ": diff_pl,
+            "rollouts_per_s": {f"{p}/{d}": r for (p, d), r in rates.items()}}
 
 
 if __name__ == "__main__":
