@@ -25,20 +25,33 @@ def _pyplot():
 
 def histogram(values: np.ndarray, path: Path, *, title: str, xlabel: str, threshold: float | None = None,
               threshold_label: str = "threshold", bins: int = 50) -> Path:
-    """A histogram with the rule's threshold drawn in; a log-scaled count axis keeps the rare tail visible."""
+    """A histogram of the values with the rule's threshold drawn in when it falls near them (else named in the
+    legend: a 2,048-token cap drawn beside 100-token traces would squash every bar into one). The count axis is
+    logarithmic when bar heights span more than two orders of magnitude, so a rare tail stays visible."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=DPI)
     v = np.asarray(values, dtype=float)
+    lo, hi = (float(np.min(v)), float(np.max(v))) if len(v) else (0.0, 1.0)
+    near = threshold is not None and lo - (hi - lo) <= threshold <= hi + (hi - lo) * 0.5
+    if near:
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    if hi <= lo:
+        hi = lo + 1.0
     if len(v):
-        hi = max(float(np.max(v)), threshold or 0.0)
-        ax.hist(v, bins=bins, range=(min(0.0, float(np.min(v))), hi if hi > 0 else 1.0), color="#4C72B0")
-        ax.set_yscale("log")
+        counts, _, _ = ax.hist(v, bins=bins, range=(lo, hi), color="#4C72B0")
+        nonzero = counts[counts > 0]
+        if len(nonzero) and nonzero.max() / nonzero.min() > 100:
+            ax.set_yscale("log")
     if threshold is not None:
-        ax.axvline(threshold, color="#C44E52", linestyle="--", label=f"{threshold_label} {threshold:g}")
+        label = f"{threshold_label} {threshold:g}" + ("" if near else " (off the chart)")
+        if near:
+            ax.axvline(threshold, color="#C44E52", linestyle="--", label=label)
+        else:
+            ax.plot([], [], color="#C44E52", linestyle="--", label=label)
         ax.legend(loc="upper right")
     ax.set_title(f"{title} (n = {len(v):,})")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("annotations (log)")
+    ax.set_ylabel("annotations")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
