@@ -69,3 +69,30 @@ def test_without_a_chosen_checks_version_nothing_is_gated(warehouse, tmp_path):
     two_batches(warehouse)
     result = build_sft_set(warehouse, SftSpec(name="ungated", split_mode="source"), store=tmp_path / "store")
     assert result.manifest["checks"] == {} and result.manifest["n_rows"] == N
+
+
+def test_cli_suites_requeue_dry_run_and_override(warehouse, student_dir):  # noqa: F811
+    import json
+
+    from typer.testing import CliRunner
+
+    from umedata.cli import app
+
+    def invoke(*args):
+        r = CliRunner().invoke(app, [str(a) for a in args] + ["-w", str(warehouse.path), "-f", "json"],
+                               catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)
+
+    two_batches(warehouse)
+    invoke("validate", "--student", student_dir, "--no-progress")
+    suites = invoke("checks", "suites")
+    failed = [s for s in suites if not s["success"]]
+    assert [(s["batch_id"], s["suite"], s["failing"]) for s in failed] == [
+        ("import:queries.json", "batch_datasets", ["expect_column_values_to_be_between(pass_rate)"])]
+    sides = invoke("requeue", "--rule", "refusal", "--dry-run")
+    assert len(sides) == 12 and all(s["failed_rules"] == ["refusal"] for s in sides)
+    assert len(invoke("requeue", "--rule", "refusal", "--dry-run", "--limit", "5")) == 5
+    row = invoke("checks", "override", "import:queries.json", "--why", "read them all", "--who", "ana")
+    assert (row["who"], row["why"]) == ("ana", "read them all")
+    assert invoke("checks", "suites")[0]["override_who"] == "ana"

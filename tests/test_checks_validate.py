@@ -147,3 +147,32 @@ def test_cli_validate_writes_the_report(warehouse, student_dir, tmp_path):  # no
                               warehouse.path, "-f", "json"))
     all_rows = [r for r in stats if r["dataset_name"] == "(all)"]
     assert all_rows[0]["n"] == 11 and all_rows[0]["max"] > 0.9 and all_rows[0]["fail_share"] == round(1 / 11, 4)
+
+
+def test_saved_queries_run_in_the_duckdb_shell(warehouse, student_dir, tmp_path):  # noqa: F811
+    """warehouse/queries/*.sql: each file runs as it is in the `duckdb` command-line shell (an older DuckDB than
+    the library's) over a warehouse with two checks versions, and answers with rows."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    world(warehouse)
+    validate(warehouse, load_config(student=str(student_dir)), suites=False)
+    loose = tmp_path / "loose.toml"
+    loose.write_text("[rules.repetition]\nmax = 0.99\n")
+    validate(warehouse, load_config(loose, student=str(student_dir)))
+    shell = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
+    assert shell, "the duckdb shell (duckdb-cli) is part of the data extra"
+    queries = sorted((Path(__file__).resolve().parent.parent / "warehouse" / "queries").glob("*.sql"))
+    assert len(queries) >= 7
+    for q in queries:
+        out = subprocess.run([shell, "-readonly", "-csv", str(warehouse.path)], stdin=q.open(), capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0 and "Error" not in out.stderr, (q.name, out.stderr)
+        lines = [x for x in out.stdout.splitlines() if x.strip()]
+        if q.name not in ("checks_examples.sql",):  # no repetition failure left under the looser version
+            assert len(lines) >= 2, (q.name, out.stdout)  # a header and at least one row
+    diff = subprocess.run([shell, "-readonly", "-csv", str(warehouse.path)],
+                          stdin=(queries[0].parent / "checks_versions_diff.sql").open(), capture_output=True, text=True)
+    assert "false,true,[repetition]" in diff.stdout  # the loop passed once repetition's max went to 0.99
