@@ -217,17 +217,18 @@ def sync_vllm(backend, net) -> None:
     merged = hasattr(hf, "merge_adapter")
     if merged:
         hf.merge_adapter()
-    state = get_model_state_dict(net, options=StateDictOptions(full_state_dict=True))
-    if merged:
-        hf.unmerge_adapter()
-    prefix = "module.hf." if any(k.startswith("module.hf.") for k in state) else "hf."
-    # peft's names back to the model's own: merged base layers, the trained copy of modules_to_save
-    skip = ("lora_", "token_adapter", "original_module")
-    weights = ((k[len(prefix):].replace("base_model.model.", "").replace(".base_layer", "")
-                .replace(".modules_to_save.default", ""), v)
-               for k, v in state.items() if k.startswith(prefix) and not any(s in k for s in skip))
-    engine = backend.llm.llm_engine.model_executor.driver_worker.model_runner.model
-    engine.load_weights(weights)
+    try:  # the state dict holds the live parameters: load them before the adapters come apart again
+        state = get_model_state_dict(net, options=StateDictOptions(full_state_dict=True))
+        prefix = "module.hf." if any(k.startswith("module.hf.") for k in state) else "hf."
+        # peft's names back to the model's own: merged base layers, the trained copy of modules_to_save
+        skip = ("lora_", "token_adapter", "original_module")
+        weights = ((k[len(prefix):].replace("base_model.model.", "").replace(".base_layer", "")
+                    .replace(".modules_to_save.default", ""), v)
+                   for k, v in state.items() if k.startswith(prefix) and not any(s in k for s in skip))
+        backend.llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights(weights)
+    finally:
+        if merged:
+            hf.unmerge_adapter()
     backend.llm.reset_prefix_cache()
 
 
