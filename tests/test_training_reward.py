@@ -184,8 +184,9 @@ def _reference(emb, side, is_target, fmt, pairs, g):
     return torch.tensor(out, dtype=torch.float64)
 
 
+@pytest.mark.parametrize("max_cells", [1 << 28, 100])  # one similarity matrix, or row blocks per direction
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
-def test_matches_the_literal_definition_on_a_random_pool(device):
+def test_matches_the_literal_definition_on_a_random_pool(device, max_cells):
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     gen = torch.Generator().manual_seed(0)
@@ -201,7 +202,7 @@ def test_matches_the_literal_definition_on_a_random_pool(device):
     fmt = torch.rand(len(side), generator=gen) > 0.5
     pairs = R.pool_pairs(torch.cat([pair, pair]), side, is_target)
     out = R.score(emb.to(device), side.to(device), is_target.to(device), fmt.to(device), pairs.to(device), g,
-                  block=7)  # several row blocks
+                  block=7, max_cells=max_cells)  # several row blocks
     assert out.reward.device.type == device
     assert torch.allclose(out.reward.cpu().double(), _reference(emb, side, is_target, fmt, pairs, g), atol=1e-5)
 

@@ -90,29 +90,31 @@ def pool_pairs(pair: torch.Tensor, side: torch.Tensor, is_target: torch.Tensor) 
     return out
 
 
-def _one_direction(e: torch.Tensor, c: torch.Tensor, pos: torch.Tensor, group_size: int) -> tuple[torch.Tensor, ...]:
-    """rank, gap, |P|, |negatives| of rows `e` against candidates `c` (pos: (n, m) bool)."""
-    s = e @ c.T
+def _one_direction(s: torch.Tensor, pos: torch.Tensor, group_size: int) -> tuple[torch.Tensor, ...]:
+    """rank, gap, |P|, |negatives| of rows with similarities `s` (n, m) to their candidates (pos: (n, m) bool)."""
     m = s.shape[1]
-    n_pos = pos.sum(1)
+    count = dict(dim=1, dtype=torch.int32)  # counting in int32 runs several times faster than bool -> int64
+    n_pos = pos.sum(**count).long()
     n_neg = m - n_pos
     k = min(group_size, m)
     kth = s.topk(k, dim=1).values[:, -1:]
     above, at = s > kth, s == kth
-    hits = (above & pos).sum(1)
-    slots = k - above.sum(1)
-    tie_hits = (slots - (at & ~pos).sum(1)).clamp(min=0).minimum((at & pos).sum(1))
+    hits = (above & pos).sum(**count)
+    slots = k - above.sum(**count)
+    at_pos = (at & pos).sum(**count)
+    tie_hits = (slots - (at.sum(**count) - at_pos)).clamp(min=0).minimum(at_pos)
     rank = (hits + tie_hits).float() / n_pos.clamp(max=group_size, min=1).float()
-    posf = pos.float()
-    mean_p = (s * posf).sum(1) / n_pos.clamp(min=1)
-    mean_n = (s * (1 - posf)).sum(1) / n_neg.clamp(min=1)
+    sum_p = (s * pos).sum(1)
+    mean_p = sum_p / n_pos.clamp(min=1)
+    mean_n = (s.sum(1) - sum_p) / n_neg.clamp(min=1)
     gap = torch.where(n_neg > 0, mean_p - mean_n, torch.zeros_like(mean_p))
     return rank, gap, n_pos, n_neg
 
 
 def score(embeddings: torch.Tensor, side: torch.Tensor, is_target: torch.Tensor, format_ok: torch.Tensor,
-          pairs: torch.Tensor, group_size: int, block: int = 4096) -> Reward:
-    """The reward parts of every rollout of one pool (see the module docstring)."""
+          pairs: torch.Tensor, group_size: int, block: int = 4096, max_cells: int = 1 << 28) -> Reward:
+    """The reward parts of every rollout of one pool (see the module docstring). `block` rows are ranked at a time;
+    up to `max_cells` query x target similarities (1 GiB of float32) are computed once for both directions."""
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, not {group_size}")
     dev = embeddings.device
@@ -132,13 +134,24 @@ def score(embeddings: torch.Tensor, side: torch.Tensor, is_target: torch.Tensor,
     gap = torch.zeros(n, device=dev)
     n_pos = torch.zeros(n, dtype=torch.long, device=dev)
     n_neg = torch.zeros(n, dtype=torch.long, device=dev)
-    for rows, cands, rel in ((qi, ti, related), (ti, qi, related.T)):
-        if len(cands) == 0:
-            continue  # n_pos stays 0: reported below
-        for b in range(0, len(rows), block):
-            r = rows[b : b + block]
-            pos = rel[u_row[r][:, None], u_row[cands][None, :]]
-            rank[r], gap[r], n_pos[r], n_neg[r] = _one_direction(e[r], e[cands], pos, group_size)
+    if len(qi) and len(ti):
+        u_q, u_t = u_row[qi], u_row[ti]
+        if len(qi) * len(ti) <= max_cells:
+            # One similarity matrix and one positive mask serve both directions (the targets' are transposes).
+            sim = e[qi] @ e[ti].T
+            pos = related.index_select(0, u_q).index_select(1, u_t)
+            parts = [(qi, sim, pos), (ti, sim.T, pos.T)]
+            for rows, s_all, p_all in parts:
+                for b in range(0, len(rows), block):
+                    r = rows[b : b + block]
+                    rank[r], gap[r], n_pos[r], n_neg[r] = _one_direction(
+                        s_all[b : b + block].contiguous(), p_all[b : b + block].contiguous(), group_size)
+        else:  # too large to hold: each direction in row blocks, similarities computed twice
+            for rows, cands, rel in ((qi, ti, related), (ti, qi, related.T)):
+                for b in range(0, len(rows), block):
+                    r = rows[b : b + block]
+                    pos = rel.index_select(0, u_row[r]).index_select(1, u_row[cands])
+                    rank[r], gap[r], n_pos[r], n_neg[r] = _one_direction(e[r] @ e[cands].T, pos, group_size)
     if bool((n_pos == 0).any()):
         bad = (n_pos == 0).nonzero().flatten()[:5].tolist()
         raise ValueError(f"rollout rows {bad} have no positive in the pool: their side is in none of its pairs "
