@@ -254,11 +254,12 @@ class TransformersBackend:
             stream = streams(sampling.seed, [p.key for p in prompts], sampling.k)
             processors.append(SeededSampler(stream, prompt_len, sampling, self.banned))
         # Every processor setting is explicit, so a model folder's generation_config (repetition penalty, its own
-        # eos list, sampling defaults) cannot change what is drawn.
+        # eos list, sampling defaults) cannot change what is drawn; the KV cache is on even where a trainer turned
+        # config.use_cache off for its own forward.
         seqs = self.hf.generate(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
             mm_token_type_ids=batch["mm_token_type_ids"], max_new_tokens=sampling.max_completion_length,
-            do_sample=False, num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0, min_new_tokens=0,
+            do_sample=False, num_beams=1, use_cache=True, repetition_penalty=1.0, no_repeat_ngram_size=0, min_new_tokens=0,
             eos_token_id=self.eos, pad_token_id=self.pad, suppress_tokens=self.banned, logits_processor=processors,
             **media)
         return split_completions(seqs[:, prompt_len:], self.eos)
