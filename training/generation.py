@@ -322,7 +322,7 @@ class VllmBackend:
                     n=1, temperature=sampling.temperature, top_p=sampling.top_p,
                     **({"top_k": sampling.top_k} if sampling.top_k else {}),
                     max_tokens=sampling.max_completion_length, seed=int(seeds[i * sampling.k + j]),
-                    stop_token_ids=[self.eos], ignore_eos=True, skip_special_tokens=False,
+                    repetition_penalty=1.0, stop_token_ids=[self.eos], ignore_eos=True, skip_special_tokens=False,
                     logit_bias={t: -100.0 for t in self.banned}))
         outs = self.llm.generate(requests, params, use_tqdm=False)
         result = []
