@@ -148,8 +148,11 @@ def measure(
     if ann.height == 0 or not rules:
         return empty_values()
     want = set(rules)
+    n_rows = ann.height
+    ids = ann.get_column("annotation_id")
     none = pl.lit(None, pl.String)
-    exprs: dict[str, tuple[pl.Expr, pl.Expr]] = {}  # rule -> (value, detail)
+    cols: dict[str, tuple[pl.Series, pl.Series | None]] = {}  # rule -> (value, detail), aligned with ann's rows
+    exprs: dict[str, tuple[pl.Expr, pl.Expr]] = {}
     if "format" in want:
         ok = pl.col("format_status") == "ok"
         exprs["format"] = (ok.cast(pl.Float64), pl.when(ok).then(none).otherwise(pl.col("format_status")))
@@ -163,50 +166,59 @@ def measure(
     prefilter = rare_prefilter(cfg) if rare else None
     if rare and prefilter is None:
         exprs.update(rare)
-    frame = ann.select("annotation_id", *[pl.struct(value=v, detail=d).alias(n) for n, (v, d) in exprs.items()])
+    if exprs:
+        got = ann.select(*[e.alias(f"{n}\x1fv") for n, (e, _) in exprs.items()],
+                         *[d.alias(f"{n}\x1fd") for n, (_, d) in exprs.items()])
+        cols.update({n: (got.get_column(f"{n}\x1fv"), got.get_column(f"{n}\x1fd")) for n in exprs})
     if rare and prefilter is not None:
         full = pl.col("reasoning").fill_null("") + "\n" + pl.col("summary").fill_null("")
-        suspects = ann.filter(full.str.contains(prefilter))
-        found = suspects.select("annotation_id", *[pl.struct(value=v, detail=d).alias(n) for n, (v, d) in rare.items()])
-        zero = pl.struct(value=pl.lit(0.0), detail=none)
-        frame = frame.join(found, on="annotation_id", how="left").with_columns(
-            pl.col(n).fill_null(zero) for n in rare)
+        where = np.flatnonzero(ann.select(full.str.contains(prefilter)).to_series().to_numpy())
+        found = ann[where].select(*[e.alias(f"{n}\x1fv") for n, (e, _) in rare.items()],
+                                  *[d.alias(f"{n}\x1fd") for n, (_, d) in rare.items()])
+        for n in rare:
+            value = np.zeros(n_rows)
+            value[where] = found.get_column(f"{n}\x1fv").to_numpy()
+            detail = pl.Series([None] * n_rows, dtype=pl.String).scatter(where, found.get_column(f"{n}\x1fd"))
+            cols[n] = (pl.Series(value), detail)
 
-    extra: dict[str, np.ndarray] = {}
     token_rules = {"empty_reasoning", "long_reasoning", "short_summary", "long_summary"} & want
     if token_rules and counter is None:
         raise ValueError(f"rules {sorted(token_rules)} need the student tokenizer")
     words = Words.of(ann.get_column("reasoning")) if want & {"repetition", "token_run", "empty_reasoning",
                                                             "long_reasoning"} else None
     if token_rules & {"empty_reasoning", "long_reasoning"}:
-        rt = counter.count(ann.get_column("reasoning"), words).astype(np.float64)
-        extra.update({n: rt for n in token_rules & {"empty_reasoning", "long_reasoning"}})
+        rt = pl.Series(counter.count(ann.get_column("reasoning"), words).astype(np.float64))
+        cols.update({n: (rt, None) for n in token_rules & {"empty_reasoning", "long_reasoning"}})
     if token_rules & {"short_summary", "long_summary"}:
-        st = counter.count(ann.get_column("summary")).astype(np.float64)
-        extra.update({n: st for n in token_rules & {"short_summary", "long_summary"}})
+        st = pl.Series(counter.count(ann.get_column("summary")).astype(np.float64))
+        cols.update({n: (st, None) for n in token_rules & {"short_summary", "long_summary"}})
     if want & {"repetition", "token_run"}:
         n = int(cfg.rules["repetition"].params["n"])
         rep, run = word_stats(words, n if "repetition" in want else 0)
         if "repetition" in want:
-            extra["repetition"] = rep
+            cols["repetition"] = (pl.Series(rep), None)
         if "token_run" in want:
-            extra["token_run"] = run.astype(np.float64)
-    if extra:
-        frame = frame.with_columns(pl.struct(value=pl.Series(v), detail=none).alias(k) for k, v in extra.items())
+            cols["token_run"] = (pl.Series(run.astype(np.float64)), None)
     if "leak" in want:
-        frame = frame.join(leaks(ann, pairs), on="annotation_id", how="left").with_columns(
-            pl.struct(value=pl.col("leak_words").fill_null(0).cast(pl.Float64), detail=pl.col("leak_pair")).alias("leak")
-        ).drop("leak_words", "leak_pair")
+        found = ann.select("annotation_id").join(leaks(ann, pairs), on="annotation_id", how="left",
+                                                 maintain_order="left")
+        cols["leak"] = (found.get_column("leak_words").fill_null(0).cast(pl.Float64), found.get_column("leak_pair"))
 
-    names = [r for r in rules if r in frame.columns]
-    out = frame.unpivot(index="annotation_id", on=names, variable_name="rule").unnest("value")
     # An answer that did not parse has no reasoning or summary: its format verdict says all there is to say.
-    blank = ann.filter(pl.col("reasoning").is_null() & pl.col("summary").is_null()).get_column("annotation_id")
-    if len(blank):
-        moot = pl.col("annotation_id").is_in(blank.implode()) & (pl.col("rule") != "format")
-        out = out.with_columns(pl.when(moot).then(None).otherwise(pl.col("value")).alias("value"),
-                               pl.when(moot).then(None).otherwise(pl.col("detail")).alias("detail"))
-    return out.select(list(VALUES)).cast(VALUES)
+    moot = ann.select(pl.col("reasoning").is_null() & pl.col("summary").is_null()).to_series()
+    any_moot = bool(moot.any())
+    parts = []
+    for name in (r for r in rules if r in cols):
+        value, detail = cols[name]
+        part = pl.DataFrame({"annotation_id": ids, "rule": pl.Series([name]).new_from_index(0, n_rows),
+                             "value": value.cast(pl.Float64),
+                             "detail": detail.cast(pl.String) if detail is not None else pl.Series(
+                                 [None], dtype=pl.String).new_from_index(0, n_rows)})
+        if any_moot and name != "format":
+            part = part.with_columns(pl.when(moot).then(None).otherwise(pl.col("value")).alias("value"),
+                                     pl.when(moot).then(None).otherwise(pl.col("detail")).alias("detail"))
+        parts.append(part)
+    return pl.concat(parts, rechunk=False) if parts else empty_values()
 
 
 def leaks(ann: pl.DataFrame, pairs: pl.DataFrame | None) -> pl.DataFrame:

@@ -31,6 +31,7 @@ from umedata.checks.config import ChecksConfigError, file_sha
 log = logging.getLogger("umedata.checks")
 _SPLIT_UNSAFE = r"\s | \s"  # a space next to other whitespace: the tokenizer may group the run differently
 VERIFY_TEXTS = 256
+KNOWN_MAX = 5_000_000  # distinct pieces whose counts are kept between calls
 _FIRST = np.uint64(0x9E3779B97F4A7C15)  # salts the hash of a row's first piece (it is counted without its space)
 
 
@@ -92,6 +93,7 @@ class TokenCounter:
         self.sha = file_sha(path)
         self.tok = Tokenizer.from_file(str(path))
         self.mode: str | None = None  # "pieces" (verified) | "whole" (additivity failed: every text encoded)
+        self._known = pl.DataFrame(schema={"k": pl.UInt64, "n": pl.Int64})  # piece key -> tokens, kept across calls
 
     @classmethod
     def load(cls, student: str) -> TokenCounter:
@@ -127,10 +129,15 @@ class TokenCounter:
         key = words.h ^ (words.first.astype(np.uint64) * _FIRST)
         frame = pl.DataFrame({"k": key, "w": words.w, "f": words.first})
         distinct = frame.unique(subset="k", keep="any")
-        pieces = distinct.select(pl.when(pl.col("f")).then(pl.col("w")).otherwise(" " + pl.col("w")))
-        counts = self.encode_lengths(pieces.to_series().to_list())
-        table = pl.DataFrame({"k": distinct.get_column("k"), "n": counts})
-        per = frame.select("k").join(table, on="k", how="left", maintain_order="left").get_column("n").to_numpy()
+        # Pieces seen on earlier pages (the same vocabulary comes back) are not encoded again.
+        if self._known.height > KNOWN_MAX:  # a corpus of garbage would grow it without bound
+            self._known = self._known.clear()
+        new = distinct.join(self._known, on="k", how="anti")
+        if new.height:
+            pieces = new.select(pl.when(pl.col("f")).then(pl.col("w")).otherwise(" " + pl.col("w")))
+            counts = self.encode_lengths(pieces.to_series().to_list())
+            self._known = pl.concat([self._known, pl.DataFrame({"k": new.get_column("k"), "n": counts})])
+        per = frame.select("k").join(self._known, on="k", how="left", maintain_order="left").get_column("n").to_numpy()
         return np.rint(np.bincount(words.i, weights=per, minlength=words.rows)).astype(np.int64)
 
     def _verify(self, sample: pl.Series) -> None:
