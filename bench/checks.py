@@ -5,7 +5,7 @@ same rules measured in the same run, the Great Expectations suite over 100 k row
     .venv/bin/python bench/checks.py --n 100000 --loop 5000 --gx-rows 20000 --e2e 20000 --no-write   # a quick look
 
 1. Record checks: every rule of the shipped defaults (lengths in the tiny student's tokens, counted through the
-   `tokenizers` batch API on distinct pieces) measured and evaluated over N annotations in pages of 200,000 rows,
+   `tokenizers` batch API on distinct pieces) measured and evaluated over N annotations in pages of 100,000 rows,
    as `validate` does, the annotations already in memory. Token counting and the other rules are also timed apart.
 2. The same rules as a plain-Python loop over the first --loop rows (re, str, sets, one tokenizer.encode per text).
 3. Great Expectations: the row suite (annotation_rows.json) over --gx-rows rows as a pandas frame, and the batch
@@ -42,7 +42,7 @@ from umedata.checks.measure import GARBAGE, measure, refusal_pattern  # noqa: E4
 from umedata.checks.rules import RULES  # noqa: E402
 from umedata.checks.tokens import TokenCounter  # noqa: E402
 
-PAGE = 200_000
+PAGE = 100_000  # as validate pages (umedata.checks.run.PAGE_ROWS)
 SYLLABLES = ["ka", "lo", "mi", "ne", "ra", "to", "su", "ve", "an", "or", "el", "is", "un", "ta", "re", "co", "pe", "di",
              "ma", "ti", "ng", "st", "th", "er", "in", "ou", "ch", "sh", "ar", "ly"]
 
@@ -306,7 +306,7 @@ def main() -> None:
         "",
         "| what | time | rate |",
         "|---|---:|---:|",
-        f"| record checks, vectorised (measure + evaluate, pages of 200k) | {v['all']:.2f} s | "
+        f"| record checks, vectorised (measure + evaluate, pages of 100k) | {v['all']:.2f} s | "
         f"{rate:,.0f} annotations/s |",
         f"| of which: student-token counting (reasoning + summary) | {v['tokens']:.2f} s | "
         f"{args.n / v['tokens']:,.0f} annotations/s |",
