@@ -146,6 +146,19 @@ def test_leak_is_checked_pair_by_pair(cfg, counter):
     assert failed_rules(evaluate(values, cfg)) == {"q1": {"leak"}, "q2": set(), "q3": set(), "q4": set()}
 
 
+def test_queries_with_media_are_left_out_of_the_leak_check_unless_asked(cfg, counter, tmp_path):
+    """A picture's faithful description may be its caption word for word: such queries are not judged by default."""
+    ann = frame({"image_query": ({"reasoning": GOOD + f" It shows {TARGET_A}.", "summary": TARGET_A}, set())})
+    pairs = pl.DataFrame({"annotation_id": ["image_query"], "pair_id": ["p"], "target_text": [TARGET_A],
+                          "qry_text": [TEXT], "qry_media": [1]})
+    assert measure(ann, ["leak"], cfg, counter, pairs).get_column("value").to_list() == [0.0]
+    p = tmp_path / "media.toml"
+    p.write_text("[rules.leak]\nmedia_queries = true\n")
+    on = load_config(p, student=str(counter.path))
+    assert on.measure_key("leak") != cfg.measure_key("leak")
+    assert measure(ann, ["leak"], on, counter, pairs).get_column("value").to_list() == [len(TARGET_A.split())]
+
+
 def test_token_counts_are_exact_student_tokens(counter):
     rng = np.random.default_rng(0)
     alphabet = list("abc de  \n\t.,'!é漢字<|>") + ["<|im_end|>", "<think>", " \n", "  ", "don't", "I'll", "12", "   "]

@@ -104,7 +104,7 @@ def test_failed_records_are_listed_with_their_reasons(warehouse, student_dir):  
     listed = json.loads(invoke("quarantine", "list", "--rule", "repetition", "-w", warehouse.path, "-f", "json"))
     assert [(i["stage"], i["reason"], i["what"]) for i in listed["items"]] == [("checks", "repetition",
                                                                                  ids["repetition"])]
-    assert listed["items"][0]["detail"].startswith("value 0.9") and "> max 0.2" in listed["items"][0]["detail"]
+    assert listed["items"][0]["detail"].startswith("value 0.9") and "> max 0.3" in listed["items"][0]["detail"]
     assert {(r["stage"], r["reason"], r["n"]) for r in listed["summary"]} == {
         ("checks", "repetition", 1), ("checks", "refusal", 1), ("checks", "leak", 1)}
     leak = json.loads(invoke("quarantine", "list", "--rule", "leak", "-w", warehouse.path, "-f", "json"))["items"]

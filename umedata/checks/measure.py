@@ -5,7 +5,7 @@
 
 `annotations` has annotation_id, reasoning, summary, format_status, text (the side's own text) and finish_reason
 (NULL for imported annotations); `pairs` has one row per (annotation, pair it is the query of): annotation_id,
-pair_id, target_text, qry_text. No Python loop runs per row: string rules are polars expressions, word-level
+pair_id, target_text, qry_text and optionally qry_media (how many media the query carries; missing = none). No Python loop runs per row: string rules are polars expressions, word-level
 rules (repetition, token_run) work on the words of all reasoning texts at once as numpy arrays of 64-bit hashes,
 lengths go through TokenCounter (the tokenizer's batch API on distinct pieces), and the leak check is a join.
 
@@ -200,6 +200,8 @@ def measure(
         if "token_run" in want:
             cols["token_run"] = (pl.Series(run.astype(np.float64)), None)
     if "leak" in want:
+        if pairs is not None and not cfg.rules["leak"].params["media_queries"] and "qry_media" in pairs.columns:
+            pairs = pairs.filter(pl.col("qry_media") == 0)
         found = ann.select("annotation_id").join(leaks(ann, pairs), on="annotation_id", how="left",
                                                  maintain_order="left")
         cols["leak"] = (found.get_column("leak_words").fill_null(0).cast(pl.Float64), found.get_column("leak_pair"))

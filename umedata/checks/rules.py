@@ -44,7 +44,8 @@ RULES: dict[str, Rule] = {r.name: r for r in (
          "words of the summary when it is a verbatim copy of part of the side's own text, else 0"),
     Rule("leak", "max", "words",
          "words of the longest paired target text found verbatim in a query side's reasoning or summary (and not "
-         "in the query's own text), over every pair the side is the query of"),
+         "in the query's own text), over every pair the side is the query of; queries with media only when "
+         "`media_queries` is on (a picture may show what its caption says)", ("media_queries",)),
     Rule("control_tags", "max", "matches", "format tags or special tokens inside reasoning or summary", ("pattern",)),
     Rule("garbage", "max", "share", "share of characters that are symbols, control or replacement characters"),
     Rule("wrong_script", "max", "share", "share of characters that are letters outside the allowed scripts",
