@@ -2,7 +2,7 @@
 
 Checks what the chosen thresholds have not checked yet (or one batch, or some datasets), records every verdict,
 chooses the checks version, runs the batch suites and writes the report (report.md + PNG figures) to `report_dir`
-(default: reports/validate-<UTC time> beside the warehouse). The run gets a markdown artifact (the report), a
+(default: <warehouse file>.reports/validate-<UTC time>, beside the file like its .staging folder). The run gets a markdown artifact (the report), a
 table artifact (failures per rule) and one image artifact per figure. Prefect image artifacts take a URL the UI
 loads: a local path is no URL a browser may open from the UI's page, so each PNG is attached as a data: URL
 (~20-50 KB each), unless `image_base_url` says where report_dir is served (an object store, a web server), in which
@@ -61,7 +61,7 @@ def validate_flow(warehouse: str | None = None, config: str | None = None, stude
     length rules off); batch: a teacher run id or import:<origin> (default: every annotation not yet checked)."""
     path = prepare_warehouse(warehouse)
     if report_dir is None:
-        report_dir = str(Path(path).parent / "reports" / f"validate-{utcnow():%Y%m%dT%H%M%S}")
+        report_dir = str(Path(path).with_name(Path(path).name + ".reports") / f"validate-{utcnow():%Y%m%dT%H%M%S}")
     summary = check(path, config, student, batch, datasets, recheck, choose, suites, report_dir)
     publish(summary, image_base_url)
     return summary
