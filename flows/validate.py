@@ -2,11 +2,12 @@
 
 Checks what the chosen thresholds have not checked yet (or one batch, or some datasets), records every verdict,
 chooses the checks version, runs the batch suites and writes the report (report.md + PNG figures) to `report_dir`
-(default: <warehouse file>.reports/validate-<UTC time>, beside the file like its .staging folder). The run gets a markdown artifact (the report), a
-table artifact (failures per rule) and one image artifact per figure. Prefect image artifacts take a URL the UI
-loads: a local path is no URL a browser may open from the UI's page, so each PNG is attached as a data: URL
-(~20-50 KB each), unless `image_base_url` says where report_dir is served (an object store, a web server), in which
-case the artifact points there. `umedata validate --report DIR` writes the same files.
+(default: <warehouse file>.reports/validate-<UTC time>, beside the file like its .staging folder). The run gets a
+markdown artifact (the report), a table artifact (failures per rule) and one image artifact per figure. Prefect
+image artifacts take a URL the UI loads: a local path is no URL a browser may open from the UI's page, so each PNG
+is attached as a data: URL (~20-50 KB each), unless `image_base_url` says where report_dir is served (an object
+store, a web server), in which case the artifact points there. `umedata validate --report DIR` writes the same
+files.
 """
 
 from __future__ import annotations
