@@ -105,20 +105,24 @@ def generate(n: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def time_vectorised(ann: pl.DataFrame, pairs: pl.DataFrame, cfg, counter) -> dict[str, float]:
+    """All rules, then token counting alone (a fresh counter: its piece cache starts cold as in the main pass), then
+    the other rules alone; wall and CPU seconds."""
     rules = [r for r in RULES if cfg.enabled(r)]
     other = [r for r in rules if not RULES[r].tokens]
-    out = {"all": 0.0, "tokens": 0.0, "other_rules": 0.0}
+    fresh = TokenCounter(counter.path)
+    out = {"all": 0.0, "all_cpu": 0.0, "tokens": 0.0, "other_rules": 0.0}
     failed = 0
     for start in range(0, ann.height, PAGE):
         page = ann.slice(start, PAGE)
         page_pairs = pairs.join(page.select("annotation_id"), on="annotation_id", how="semi")
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         rows = evaluate(measure(page, rules, cfg, counter, page_pairs), cfg)
         out["all"] += time.perf_counter() - t
+        out["all_cpu"] += time.process_time() - c
         failed += rows.filter(~pl.col("passed")).get_column("annotation_id").n_unique()
         t = time.perf_counter()
-        counter.count(page.get_column("reasoning"))
-        counter.count(page.get_column("summary"))
+        fresh.count(page.get_column("reasoning"))
+        fresh.count(page.get_column("summary"))
         out["tokens"] += time.perf_counter() - t
         t = time.perf_counter()
         evaluate(measure(page, other, cfg, None, page_pairs), cfg)
@@ -276,7 +280,8 @@ def main() -> None:
               f"(reasoning {chars:.0f} chars on average)")
         v = time_vectorised(ann, pairs, cfg, counter)
         rate = args.n / v["all"]
-        print(f"vectorised: {v['all']:.2f}s -> {rate:,.0f} annotations/s ({v['failed']:,} failed; token counting "
+        print(f"vectorised: {v['all']:.2f}s ({v['all_cpu']:.2f} CPU s) -> {rate:,.0f} annotations/s "
+              f"({v['failed']:,} failed; token counting "
               f"{v['tokens']:.2f}s, other rules {v['other_rules']:.2f}s; counter mode {counter.mode})")
         loop_n = min(args.loop, ann.height)
         loop_s, loop_failed = python_loop(ann.head(loop_n), pairs, cfg, counter)
@@ -306,8 +311,8 @@ def main() -> None:
         "",
         "| what | time | rate |",
         "|---|---:|---:|",
-        f"| record checks, vectorised (measure + evaluate, pages of 100k) | {v['all']:.2f} s | "
-        f"{rate:,.0f} annotations/s |",
+        f"| record checks, vectorised (measure + evaluate, pages of 100k) | {v['all']:.2f} s "
+        f"({v['all_cpu']:.2f} CPU s) | {rate:,.0f} annotations/s |",
         f"| of which: student-token counting (reasoning + summary) | {v['tokens']:.2f} s | "
         f"{args.n / v['tokens']:,.0f} annotations/s |",
         f"| of which: every other rule | {v['other_rules']:.2f} s | {args.n / v['other_rules']:,.0f} annotations/s |",
@@ -319,7 +324,11 @@ def main() -> None:
         *([f"| validate end to end, {e2e[0]:,} annotations (read, measure, evaluate, commit; no suites) | "
            f"{e2e[1]:.2f} s | {e2e[0] / e2e[1]:,.0f} annotations/s |"] if e2e else []),
         "",
-        f"Goal: record checks >= 500,000 annotations/s on 2 cores: {goal} ({rate / loop_rate:.0f}x the per-row loop).",
+        f"Goal: record checks >= 500,000 annotations/s on 2 cores: {goal} ({rate / loop_rate:.0f}x the per-row loop). "
+        "Lengths are counted through the tokenizer's batch API on the distinct space-split pieces of each page "
+        "(whole texts through `encode_batch` run at the rate in the table); the rest is polars and numpy, one "
+        "word split of the reasoning shared by lengths, repetition and token_run. Run at full size (the default "
+        "`--n 1000000`) on a quiet machine for the figure of record.",
     ])
     print()
     print(section)
