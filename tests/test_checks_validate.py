@@ -176,3 +176,22 @@ def test_saved_queries_run_in_the_duckdb_shell(warehouse, student_dir, tmp_path)
     diff = subprocess.run([shell, "-readonly", "-csv", str(warehouse.path)],
                           stdin=(queries[0].parent / "checks_versions_diff.sql").open(), capture_output=True, text=True)
     assert "false,true,[repetition]" in diff.stdout  # the loop passed once repetition's max went to 0.99
+
+
+def test_a_partial_run_under_new_thresholds_is_not_chosen(warehouse, student_dir, tmp_path):  # noqa: F811
+    """Checking one batch under a new thresholds file must not leave every other annotation unvalidated."""
+    ids = world(warehouse)
+    put_annotations(warehouse, [{"side_id": side_id(target_text(i), []), "reasoning": GOOD, "summary": "x"}
+                                for i in range(3)], origin="later.json")
+    first = validate(warehouse, load_config(student=str(student_dir)), suites=False)
+    stricter = tmp_path / "strict.toml"
+    stricter.write_text("[rules.empty_reasoning]\nmin = 30\n")
+    partial = validate(warehouse, load_config(stricter, student=str(student_dir)), batch="import:later.json",
+                       suites=False)
+    assert partial.selected == 3 and not partial.chosen and "not chosen: 11 annotation(s)" in partial.note
+    chosen = warehouse.query("checks_chosen_version").column("checks_version").to_pylist()
+    assert chosen == [first.checks_version]
+    assert set(ids["good"]) <= set(warehouse.sql("SELECT annotation_id FROM validated_annotations").column(
+        "annotation_id").to_pylist())
+    full = validate(warehouse, load_config(stricter, student=str(student_dir)), suites=False)
+    assert full.chosen and full.selected == 11

@@ -58,6 +58,7 @@ class ValidateSummary:
     batches: list[str] = field(default_factory=list)
     suites: list[dict[str, Any]] = field(default_factory=list)
     report: dict[str, str] = field(default_factory=dict)  # name -> file written
+    note: str = ""  # why the version was not chosen, when it was not
     elapsed_s: float = 0.0
     checks_per_s: float = 0.0  # annotations checked per second (measuring, evaluating and committing)
 
@@ -207,8 +208,17 @@ def validate(
     summary.failures = dict(failures.most_common())
     summary.batches = sorted(batches)
     if choose_version:
-        choose(wh, version)
-        summary.chosen = True
+        # A version that has checked only part of the warehouse (a --run or --dataset filter under new thresholds)
+        # would leave every other annotation unvalidated: it is chosen only once it has checked everything.
+        current = wh.query("checks_chosen_version").column("checks_version").to_pylist()
+        unchecked = 0 if batch is None and not datasets else int(
+            wh.query("checks_unchecked", {"checks_version": version}).column("n")[0].as_py())
+        if unchecked == 0 or (current and current[0] == version):
+            choose(wh, version)
+            summary.chosen = True
+        else:
+            summary.note = (f"not chosen: {unchecked} annotation(s) are not checked under this version yet; run "
+                            f"validate without --run/--dataset, or `umedata checks use {version}` to choose it anyway")
     if suites and batches:
         from umedata.checks.suites import run_suites
 

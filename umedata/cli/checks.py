@@ -66,6 +66,8 @@ def validate(
     if suite_rows:
         emit([{k: r[k] for k in ("batch_id", "suite", "success", "failed", "given")} for r in suite_rows], fmt,
              title="batch suites")
+    if s.note:
+        note(s.note, fmt)
     if s.failed:
         note(f"{s.failed} annotation(s) failed: `umedata quarantine list --rule RULE` shows them; "
              "`umedata requeue --rule RULE -c teacher.toml` asks the teacher again", fmt)
