@@ -154,3 +154,20 @@ def test_config_errors_name_the_entry(tmp_path):
     bad.write_text('[[eval_set]]\nname = "X"\nlayout = "beir"\npath = "x"\nmetric = "recall@10"\n')
     with pytest.raises(EvalConfigError, match="metric"):
         load_eval_sets(bad)
+
+
+def test_the_eval_sets_commands(tmp_path):
+    from typer.testing import CliRunner
+
+    from umedata.cli import app
+
+    w = str(tmp_path / "w.duckdb")
+    runner = CliRunner()
+    res = runner.invoke(app, ["eval-sets", "ingest", "-c", str(SAMPLE / "eval_sets.toml"), "--name", "ShapesCls",
+                              "--name", "FieldDocs", "-w", w, "-f", "json"])
+    assert res.exit_code == 0, res.output
+    assert {r["name"]: r["queries"] for r in json.loads(res.output)} == {"ShapesCls": 36, "FieldDocs": 26}
+    listed = json.loads(runner.invoke(app, ["eval-sets", "list", "-w", w, "-f", "json"]).output)
+    assert [(r["name"], r["n_lists"]) for r in listed] == [("ShapesCls", 1), ("FieldDocs", 1)]
+    out = json.loads(runner.invoke(app, ["eval-sets", "export", "ShapesCls", "-w", w, "-f", "json"]).output)
+    assert out["sets"] == ["ShapesCls"] and (Path(out["path"]) / "manifest.json").is_file()
