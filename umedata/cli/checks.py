@@ -97,7 +97,11 @@ def requeue(
         chosen = [{"side_id": s, "failed_rules": None, "annotations": None} for s in side][:limit]
     else:
         chosen = choose_sides(wh, rules=rule or None, datasets=dataset or None, limit=limit)
-    if dry_run or not chosen:
+    if not chosen:
+        emit([], fmt) if fmt is not Format.table else None
+        note("no side to requeue: none failed these checks without also having a validated annotation", fmt)
+        return
+    if dry_run:
         emit(chosen, fmt, title=f"{len(chosen)} side(s) to requeue")
         return
     cfg = load_config(config, backend=backend)
