@@ -98,7 +98,8 @@ def requeue(
     else:
         chosen = choose_sides(wh, rules=rule or None, datasets=dataset or None, limit=limit)
     if not chosen:
-        emit([], fmt) if fmt is not Format.table else None
+        if fmt is not Format.table:
+            emit([], fmt)
         note("no side to requeue: none failed these checks without also having a validated annotation", fmt)
         return
     if dry_run:
