@@ -5,9 +5,11 @@
 
 `annotations` has annotation_id, reasoning, summary, format_status, text (the side's own text) and finish_reason
 (NULL for imported annotations); `pairs` has one row per (annotation, pair it is the query of): annotation_id,
-pair_id, target_text, qry_text and optionally qry_media (how many media the query carries; missing = none). No Python loop runs per row: string rules are polars expressions, word-level
-rules (repetition, token_run) work on the words of all reasoning texts at once as numpy arrays of 64-bit hashes,
-lengths go through TokenCounter (the tokenizer's batch API on distinct pieces), and the leak check is a join.
+pair_id, target_text, qry_text and optionally qry_media (how many media the query carries; missing = none).
+
+No Python loop runs per row: string rules are polars expressions, word-level rules (repetition, token_run) work on
+the words of all reasoning texts at once as numpy arrays of 64-bit hashes, lengths go through TokenCounter (the
+tokenizer's batch API on distinct pieces), and the leak check is a join.
 
 Text comparisons (summary_copy, leak) are verbatim after a light normalisation: lower case, whitespace runs as one
 space, punctuation stripped at both ends (so "A red circle." matches "...a red circle on the left").

@@ -36,6 +36,7 @@ from umedata.checks.measure import empty_values, measure
 from umedata.checks.rules import RULES
 from umedata.checks.tokens import TokenCounter
 from umedata.clock import utcnow
+from umedata.errors import UserError
 from umedata.warehouse import Warehouse
 
 log = logging.getLogger("umedata.checks")
@@ -99,8 +100,6 @@ def choose(wh: Warehouse, version: str) -> None:
     """Make `version` the chosen checks version (validated_annotations applies it)."""
     with wh.transaction() as con:
         if not sql.execute(con, "checks_choose", {"checks_version": version, "now": utcnow()}):
-            from umedata.errors import UserError
-
             raise UserError(f"no checks version {version!r} (see `umedata checks versions`)")
 
 
