@@ -160,6 +160,8 @@ def render(f: dict) -> tuple[str, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "findings")
+    ap.add_argument("--hidden", type=int, default=64, help="the tiny model's width (training/tiny.py)")
+    ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--sft-steps", type=int, default=1500)
     ap.add_argument("--sft-lr", type=float, default=2e-3)
     ap.add_argument("--cap", type=int, default=128, help="generation cap (tokens) for evaluation, rollouts and GRPO")
@@ -181,7 +183,8 @@ def main() -> None:
     print(f"  version {version['version_id'][:12]}: {version['by_split']}; decontamination: "
           f"{version['decontamination']['excluded']} pair(s) left out", flush=True)
     print("2. SFT", flush=True)
-    sh(["training.tiny", "--out", str(args.out / "tiny")], 1, args.out / "tiny.log")
+    sh(["training.tiny", "--out", str(args.out / "tiny"), "--hidden", str(args.hidden), "--layers", str(args.layers)],
+       1, args.out / "tiny.log")
     sft_model = args.out / "sft" / "model"
     sh(["training.sft", "--dataset", version["path"], "--model", str(args.out / "tiny"), "--out",
         str(args.out / "sft"), "--steps", str(args.sft_steps), "--micro-batch", "16", "--lr", str(args.sft_lr),
@@ -204,7 +207,7 @@ def main() -> None:
         results.record(wh, f[key], model)
     minutes = (time.time() - t0) / 60
     findings, per_category = render(f)
-    settings = (f"tiny Qwen2-VL (hidden 64, 2 layers), SFT {args.sft_steps} steps x 16 pairs at lr {args.sft_lr}, "
+    settings = (f"tiny Qwen2-VL (hidden {args.hidden}, {args.layers} layers), SFT {args.sft_steps} steps x 16 pairs at lr {args.sft_lr}, "
                 f"GRPO {args.rl_steps} steps x {args.rl_batch} pairs x G 4 at lr {args.rl_lr} on the {rl_info['rl_pairs']} "
                 f"pairs curated from {rl_info['pool_pairs']} rolled out (K 4), generation cap {args.cap} tokens, pass@k from 8 "
                 f"samples on {args.pass_queries} queries per set; {len(f['sft']['datasets'])} eval sets, "
