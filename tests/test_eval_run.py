@@ -80,6 +80,7 @@ def test_pass_at_k_from_seeded_samples(tiny_dir, sample_eval, tmp_path):
     assert fresh["mean"]["pass@k"] == p
 
 
+@pytest.mark.slow  # three evaluator processes
 def test_umedata_eval_records_runs_and_puts_rl_beside_sft(tiny_dir, sample_eval, tmp_path):
     from umedata.cli import app
 
