@@ -13,8 +13,8 @@ same rules measured in the same run, the Great Expectations suite over 100 k row
 4. validate end to end over --e2e annotations in a warehouse file: read pages, measure, evaluate, commit
    annotation_checks (suites and report off); the file's setup is not timed.
 
-Generated annotations: reasoning of 2-6 sentences of 8-16 words (about 300 characters, a little longer than the
-bundled sample's 220), summaries of 3-15 words, side texts of 5-30 words, a pseudo-English vocabulary of 30,000
+Generated annotations: reasoning of 2-6 sentences of 8-16 words (about 240 characters, like the bundled sample's
+reasoning), summaries of 3-15 words, side texts of 5-30 words, a pseudo-English vocabulary of 30,000
 words drawn with a Zipf law, half of the annotations on query sides with one pair each, and 10 % of them faulty
 (loops, refusals, special tokens, garbage, another script, copies, leaks). Figures go to the "checks-bench" section
 of BENCHMARKS.md unless --no-write.

@@ -10,9 +10,13 @@ whole warehouse; then the batch suites; then the report. The CLI (`umedata valid
    are reused; the rest are measured (measure.py); all are evaluated against the thresholds (evaluate.py) and
    committed to annotation_checks through the warehouse's door. `recheck` measures everything again.
 3. The version becomes the chosen one (`choose`) once all its rows are in, so validated_annotations switches at
-   once, never half-way.
+   once, never half-way. A run limited to a batch or datasets does not choose a version that has not checked
+   the rest of the warehouse (every other annotation would stop being validated).
 4. Every batch touched runs the suites of umedata/schemas/expectations/ (suites.py); results go to checks_suites.
 5. With `report_dir`, the markdown report and PNG histograms are written there (report.py).
+
+Verdicts are keyed by annotation id. `umedata annotate --reparse` re-derives annotations in place (same ids, maybe
+other text), so run `validate --recheck` after a reparse that changed anything.
 """
 
 from __future__ import annotations
