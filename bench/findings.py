@@ -96,16 +96,17 @@ def rl_stage(wh: Warehouse, sft_model: Path, args) -> tuple[Path, dict]:
                                      preference=("offline-template", "*"), caps={d: args.rl_pool for d in datasets}))
     roll, scores = args.out / "rollouts", args.out / "rollouts" / "scores"
     sh(["training.rollout", "--checkpoint", str(sft_model), "--dataset", pool.path, "--out", str(roll), "--k", "4",
-        "--max-completion-length", str(args.cap), "--threads", str(args.threads), "--no-progress"], args.threads,
-       args.out / "rollout.log")
+        "--max-completion-length", str(args.cap), "--seed", str(args.seed), "--threads", str(args.threads),
+        "--no-progress"], args.threads, args.out / "rollout.log")
     sh(["training.score_rollouts", "--rollouts", str(roll), "--dataset", pool.path, "--out", str(scores),
         "--pool-size", "16", "--threads", str(args.threads)], args.threads, args.out / "score.log")
     load_rollouts(wh, roll)
     load_rollouts(wh, scores)
-    rl = build_rl_set(wh, RlSpec(name="rl", sft_version=pool.version_id, target=args.rl_target))
+    rl = build_rl_set(wh, RlSpec(name="rl", sft_version=pool.version_id, target=args.rl_target, seed=args.seed))
     sh(["training.grpo", "--dataset", rl.result.path, "--model", str(sft_model), "--out", str(args.out / "grpo"),
         "--batch", str(args.rl_batch), "--group", "4", "--max-completion-length", str(args.cap), "--lr",
-        str(args.rl_lr), "--steps", str(args.rl_steps), "--micro-batch", "0", "--threads", str(args.threads),
+        str(args.rl_lr), "--steps", str(args.rl_steps), "--micro-batch", "0", "--seed", str(args.seed),
+        "--threads", str(args.threads),
         "--no-progress"], args.threads, args.out / "grpo.log")
     return args.out / "grpo" / "model", {"pool_pairs": pool.manifest["n_rows"], "rl_pairs": rl.info["selected"]}
 
@@ -171,6 +172,7 @@ def main() -> None:
     ap.add_argument("--rl-batch", type=int, default=8, help="GRPO generation batch (pairs)")
     ap.add_argument("--rl-steps", type=int, default=12)
     ap.add_argument("--rl-lr", type=float, default=2e-4)
+    ap.add_argument("--seed", type=int, default=0, help="the tiny model's init, SFT, rollouts, GRPO, pass@k sampling")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--write", action="store_true", help="write the tables to BENCHMARKS.md")
     args = ap.parse_args()
@@ -183,16 +185,18 @@ def main() -> None:
     print(f"  version {version['version_id'][:12]}: {version['by_split']}; decontamination: "
           f"{version['decontamination']['excluded']} pair(s) left out", flush=True)
     print("2. SFT", flush=True)
-    sh(["training.tiny", "--out", str(args.out / "tiny"), "--hidden", str(args.hidden), "--layers", str(args.layers)],
-       1, args.out / "tiny.log")
+    sh(["training.tiny", "--out", str(args.out / "tiny"), "--hidden", str(args.hidden), "--layers", str(args.layers),
+        "--seed", str(args.seed)], 1, args.out / "tiny.log")
     sft_model = args.out / "sft" / "model"
     sh(["training.sft", "--dataset", version["path"], "--model", str(args.out / "tiny"), "--out",
         str(args.out / "sft"), "--steps", str(args.sft_steps), "--micro-batch", "16", "--lr", str(args.sft_lr),
-        "--warmup", "0.05", "--no-progress", "--threads", str(args.threads)], args.threads, args.out / "sft.log")
+        "--warmup", "0.05", "--seed", str(args.seed), "--no-progress", "--threads", str(args.threads)], args.threads,
+       args.out / "sft.log")
     print("3. evaluate SFT", flush=True)
     f = {"sft": evaluate(sft_model, exported["path"], args.out / "eval-sft.json", args, [], "eval-sft.log")}
     f["sft_pass"] = evaluate(sft_model, exported["path"], args.out / "pass-sft.json", args,
-                             ["--pass-k", "1,2,4,8", "--max-queries", str(args.pass_queries)], "pass-sft.log")
+                             ["--pass-k", "1,2,4,8", "--max-queries", str(args.pass_queries), "--seed", str(args.seed)],
+                             "pass-sft.log")
     sh(["training.evaluate", "--model", str(sft_model), "--dataset", version["path"], "--split", "eval",
         "--gen-mode", "teacher", "--out", str(args.out / "eval-teacher-forced.json"), "--no-progress", "--threads",
         str(args.threads)], args.threads, args.out / "eval-teacher-forced.log")
@@ -202,7 +206,8 @@ def main() -> None:
     print("5. evaluate RL", flush=True)
     f["rl"] = evaluate(rl_model, exported["path"], args.out / "eval-rl.json", args, [], "eval-rl.log")
     f["rl_pass"] = evaluate(rl_model, exported["path"], args.out / "pass-rl.json", args,
-                            ["--pass-k", "1,2,4,8", "--max-queries", str(args.pass_queries)], "pass-rl.log")
+                            ["--pass-k", "1,2,4,8", "--max-queries", str(args.pass_queries), "--seed", str(args.seed)],
+                            "pass-rl.log")
     for key, model in (("sft", sft_model), ("rl", rl_model), ("sft_pass", sft_model), ("rl_pass", rl_model)):
         results.record(wh, f[key], model)
     minutes = (time.time() - t0) / 60
@@ -210,7 +215,7 @@ def main() -> None:
     settings = (f"tiny Qwen2-VL (hidden {args.hidden}, {args.layers} layers), SFT {args.sft_steps} steps x 16 pairs at lr {args.sft_lr}, "
                 f"GRPO {args.rl_steps} steps x {args.rl_batch} pairs x G 4 at lr {args.rl_lr} on the {rl_info['rl_pairs']} "
                 f"pairs curated from {rl_info['pool_pairs']} rolled out (K 4), generation cap {args.cap} tokens, pass@k from 8 "
-                f"samples on {args.pass_queries} queries per set; {len(f['sft']['datasets'])} eval sets, "
+                f"samples on {args.pass_queries} queries per set, seed {args.seed}; {len(f['sft']['datasets'])} eval sets, "
                 f"{sum(d['queries'] for d in f['sft']['datasets'].values())} queries")
     body = "\n".join([
         "## The paper's findings at toy scale", "",
