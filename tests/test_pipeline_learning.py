@@ -79,6 +79,8 @@ def test_sft_on_the_bundled_sample_beats_three_times_chance(sample_version, tmp_
     print("learning signal on the bundled sample:", json.dumps(figures))
 
     chance = figures["chance"]
-    assert figures["before"]["disc"] < 3 * chance and figures["before"]["gen"] < 3 * chance, figures
+    assert figures["before"]["disc"] < 3 * chance, figures
     assert figures["after"]["disc"] >= 3 * chance, figures
-    assert figures["after"]["gen"] >= 3 * chance, figures
+    # Teacher-forced gen reads after the teacher's reasoning, which names what the side shows (the offline teacher
+    # measures it), so even the untrained model's gen is above chance there: training must still lift it.
+    assert figures["after"]["gen"] >= 3 * chance and figures["after"]["gen"] > figures["before"]["gen"], figures
