@@ -65,7 +65,7 @@ def eval_cmd(
     cmd = evaluate_command(checkpoint, exported["path"], out, python, _pass_k(pass_k),
                            cache_dir or str(wh.path.resolve().parent / "eval-cache"),
                            max_completion_length=max_completion_length, max_queries=max_queries,
-                           batch_size=batch_size, threads=threads, device=device, backend=backend)
+                           batch_size=batch_size, threads=threads, device=device, backend=backend, progress=True)
     note(f"evaluating {checkpoint} on {len(exported['sets'])} eval set(s): {exported['path']}", fmt)
     started = utcnow()
     done = subprocess.run(cmd, stdout=subprocess.DEVNULL)  # the report goes to --out; progress and errors to stderr

@@ -24,12 +24,13 @@ def report_path(checkpoint: str, eval_dir_id: str) -> str:
 
 def evaluate_command(checkpoint: str, eval_dir: str, out: str, python: str | None = None,
                      pass_k: list[int] | None = None, cache_dir: str | None = None, blank_image: bool | None = None,
-                     extra: list[str] | None = None, **settings) -> list[str]:
+                     extra: list[str] | None = None, progress: bool = False, **settings) -> list[str]:
+    """The evaluator's command line; `progress` draws its bar (on a terminal only: a flow's log gets none)."""
     unknown = set(settings) - set(PASS_THROUGH)
     if unknown:
         raise ValueError(f"unknown evaluation settings {sorted(unknown)} (known: {PASS_THROUGH})")
     cmd = [python or sys.executable, "-m", "training.evaluate", "--model", str(checkpoint), "--eval-sets",
-           str(eval_dir), "--out", str(out), "--no-progress"]
+           str(eval_dir), "--out", str(out), "--progress" if progress else "--no-progress"]
     for key, value in settings.items():
         if value is not None:
             cmd += [f"--{key.replace('_', '-')}", str(value)]
