@@ -399,7 +399,12 @@ def main(argv=None) -> dict:
         tmp = Path(f"{args.out}.tmp")
         tmp.write_text(text)
         os.replace(tmp, args.out)  # a reader (the flow) never sees half a report
-    print(text)
+        # the report is in the file: the log gets the headline figures, one line per category
+        for name, v in {**report["categories"], "mean": report["mean"]}.items():
+            print(f"{name}: " + ", ".join(f"{k} {v[k]:.4f}" for k in ("chance", "disc", "gen", "oracle")))
+        print(f"report: {args.out} ({report['seconds']:.0f} s)")
+    else:
+        print(text)
     return report
 
 
