@@ -10,7 +10,7 @@ TEACHER = Path(__file__).resolve().parent.parent / "umedata" / "teacher"
 
 # A module may import only modules of a lower rank.
 RANK = {
-    "config": 0, "prompts": 0, "answers": 0, "limits": 0,
+    "config": 0, "prompts": 0, "answers": 0, "limits": 0, "offline_sight": 0,
     "keys": 1, "credentials": 1, "report": 1,
     "accounting": 2, "backends.base": 2,
     "backends.inline": 3,

@@ -26,7 +26,7 @@ def test_cpu_bench_runs_and_updates_its_section_only(tmp_path):
     assert all(r["tokens_per_s"] > 0 and r["tokens"] <= r["padded_tokens"] for r in results)
     bench.main(["--steps", "1", "--warmup", "0", "--micro-batch", "2", "--write", str(page)])
     text = page.read_text()
-    assert text.count(bench.BEGIN) == 1 and "## Ingest\nother figures" in text
+    assert text.count("<!-- trainer-bench:begin -->") == 1 and "## Ingest\nother figures" in text
 
 
 def test_2b_batch_is_well_formed():
