@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-from collections import deque
+import sys
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from umedata.launch import Launch, launch
 from umedata.warehouse import Warehouse
 
 
@@ -21,19 +22,15 @@ def prepare_warehouse(warehouse: str | None) -> str:
     return str(wh.path)
 
 
-class TrainerFailed(RuntimeError):
-    """A launched process (trainer, evaluation, rollouts) exited non-zero; the message ends with its last lines."""
-
-
-def launch(cmd: list[str]) -> None:
-    """Run a command as its own process, streaming its output into the flow's log (long runs show they are alive)."""
+@task(cache_policy=NO_CACHE)
+def run_module(module: str, args: list[str], launcher: dict[str, Any] | None = None, jobs_dir: str = ".") -> None:
+    """Run `python -m module args` as its own process where `launcher` says (umedata.launch: here, torchrun, Slurm,
+    Kubernetes), streaming its output into the flow's log; a failure raises JobFailed with its last lines."""
     logger = get_run_logger()
-    logger.info("launch: %s", " ".join(cmd))
-    tail: deque[str] = deque(maxlen=30)
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-        for line in proc.stdout:
-            if line.strip():
-                logger.info(line.rstrip())
-                tail.append(line.rstrip())
-    if proc.returncode:
-        raise TrainerFailed(f"{' '.join(cmd[:4])} exited with {proc.returncode}:\n" + "\n".join(tail))
+    spec = Launch(**{"python": sys.executable, **(launcher or {})})
+    job = launch(module, args, spec, out_dir=jobs_dir)
+    logger.info("launched %s (%s)", module, spec.kind)
+    for line in job.lines():
+        if line.strip():
+            logger.info(line)
+    job.wait()

@@ -1,15 +1,14 @@
 """Eval flow: (ingest eval sets,) export them, launch the evaluator on a checkpoint, record the scores.
 
 Orchestration only, around the library functions `umedata eval` uses: umedata.evals.ingest / export / results and
-umedata.evals.command for the command line. The evaluator runs as its own process (`python` names the trainer's
-interpreter, e.g. a GPU environment's), so this flow never imports training. The report JSON is kept beside the
-checkpoint; an artifact shows its per-set and per-category figures.
+umedata.evals.command for the command line. The evaluator runs as its own process where `launcher` says
+(umedata.launch; its Python may be a GPU environment's), so this flow never imports training. The report JSON is
+kept beside the checkpoint; an artifact shows its per-set and per-category figures.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import launch, prepare_warehouse
+from flows.common import prepare_warehouse, run_module
 from umedata.clock import utcnow
 from umedata.evals import command, results
 from umedata.evals.export import export_eval_sets
@@ -34,12 +33,6 @@ def ingest_sets(warehouse: str, config: str) -> list[dict[str, Any]]:
 @task(cache_policy=NO_CACHE)
 def export(warehouse: str, names: list[str] | None, store: str | None) -> dict[str, Any]:
     return export_eval_sets(Warehouse(warehouse), names, store)
-
-
-@task(cache_policy=NO_CACHE)
-def evaluate(cmd: list[str], out: str) -> dict[str, Any]:
-    launch(cmd)
-    return json.loads(Path(out).read_text())
 
 
 @task(cache_policy=NO_CACHE)
@@ -63,7 +56,7 @@ def eval_flow(
     stage: str | None = None,
     pass_k: list[int] | None = None,
     settings: dict[str, Any] | None = None,
-    python: str = sys.executable,
+    launcher: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `checkpoint` on the registered eval sets (`eval_sets`: a subset; `config`: ingest these first).
     `settings` are the evaluator's (max_completion_length, batch_size, threads, ...; unset: its defaults)."""
@@ -73,8 +66,9 @@ def eval_flow(
     exported = export(path, eval_sets, store)
     out = command.report_path(checkpoint, exported["eval_dir_id"])
     cache = str(Path(path).resolve().parent / "eval-cache")
-    cmd = command.evaluate_command(checkpoint, exported["path"], out, python, pass_k, cache, **(settings or {}))
+    cmd = command.evaluate_command(checkpoint, exported["path"], out, None, pass_k, cache, **(settings or {}))
     started = utcnow()
-    report = evaluate(cmd, out)
+    run_module("training.evaluate", cmd[3:], {**(launcher or {}), "nproc": 1, "nodes": 1}, str(Path(out).parent))
+    report = json.loads(Path(out).read_text())
     run_id = record(path, report, checkpoint, stage, started)
     return {"run_id": run_id, "report": out, "mean": report["mean"], "categories": report["categories"]}

@@ -11,7 +11,6 @@ settings the flow is not given are the trainer's defaults.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import launch, prepare_warehouse
+from flows.common import prepare_warehouse, run_module
 from umedata import rollouts
 from umedata.versions import registry
 from umedata.warehouse import Warehouse
@@ -30,13 +29,6 @@ def version_dir(warehouse: str, dataset: str) -> str:
     """A version directory as given, or the directory of a registered version (id, prefix or name)."""
     return dataset if (Path(dataset) / "manifest.json").exists() or "://" in dataset else \
         registry.get(warehouse, dataset)["path"]
-
-
-@task(cache_policy=NO_CACHE)
-def run_job(python: str, module: str, nproc: int, args: list[str]) -> None:
-    head = [python, "-m", module] if nproc <= 1 else \
-        [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", module]
-    launch(head + args)
 
 
 @task(cache_policy=NO_CACHE)
@@ -57,8 +49,7 @@ def rollouts_flow(
     max_completion_length: int | None = None,
     backend: str | None = None,
     batch_size: int | None = None,
-    nproc: int = 1,
-    python: str = sys.executable,
+    launcher: dict[str, Any] | None = None,
     rollout_args: list[str] | None = None,
     score_args: list[str] | None = None,
     scores_out: str | None = None,
@@ -66,18 +57,20 @@ def rollouts_flow(
 ) -> dict[str, Any]:
     """K rollouts per side of `dataset`'s split (a version directory, or a registered id, prefix or name) from
     `checkpoint` into `out`, scored with pools of `pool_size` pairs per dataset drawn with `pool_seed` into
-    `scores_out` (default `<out>/scores-p<P>-s<seed>`), both loaded. None: the trainer's default."""
+    `scores_out` (default `<out>/scores-p<P>-s<seed>`), both loaded. None: the trainer's default. `launcher` says
+    where the jobs run (umedata.launch: {"kind": "torchrun", "nproc": 8, "python": "/envs/gpu/bin/python"})."""
     path = prepare_warehouse(warehouse)
     vdir = version_dir(path, dataset)
     given = {"--k": k, "--seed": sampling_seed, "--max-completion-length": max_completion_length,
              "--backend": backend, "--batch-size": batch_size}
-    run_job(python, "training.rollout", nproc,
-            ["--checkpoint", checkpoint, "--dataset", vdir, "--split", split, "--out", out,
-             *[x for f, v in given.items() if v is not None for x in (f, str(v))], *(rollout_args or [])])
+    run_module("training.rollout",
+               ["--checkpoint", checkpoint, "--dataset", vdir, "--split", split, "--out", out,
+                *[x for f, v in given.items() if v is not None for x in (f, str(v))], *(rollout_args or [])],
+               launcher, out)
     scores_out = scores_out or str(Path(out) / f"scores-p{pool_size}-s{pool_seed}")
-    run_job(python, "training.score_rollouts", 1,
-            ["--rollouts", out, "--dataset", vdir, "--out", scores_out, "--pool-size", str(pool_size),
-             "--seed", str(pool_seed), *(score_args or [])])
+    run_module("training.score_rollouts",
+               ["--rollouts", out, "--dataset", vdir, "--out", scores_out, "--pool-size", str(pool_size),
+                "--seed", str(pool_seed), *(score_args or [])], {**(launcher or {}), "nproc": 1, "nodes": 1}, out)
     loaded = [load(path, out), load(path, scores_out)]
     create_table_artifact(key="rollouts-loaded", table=loaded, description=f"rollouts of {checkpoint} on {vdir}")
     return {"run_id": loaded[0]["id"], "scoring_id": loaded[1]["id"], "rollouts_new": loaded[0]["new"],

@@ -4,7 +4,9 @@ Orchestration only. The trainer runs as `python -m training.sft|grpo` here, unde
 Kubernetes Job (umedata.launch; `launcher` says which and with which Python — the GPU environment may differ from
 the data environment). Its output streams into the flow's log. The run is registered in `training_runs` as
 finished, or as failed with the trainer's last lines, and a failed trainer fails the flow. Trainer settings the
-flow is not given are the trainer's own defaults (the recipe's): `args` passes only what it is told.
+flow is not given are the trainer's own defaults (the recipe's): `args` passes only what it is told. An `out`
+folder that holds a finished run's model is not trained again; one with checkpoints resumes from the latest (the
+trainer's exact resume), so a re-run after a failure continues where it stopped.
 
     train_flow(stage="sft", dataset="warehouse/versions/ID", out="runs/sft", model="Qwen/Qwen2-VL-2B-Instruct",
                launcher={"kind": "slurm", "python": "/envs/gpu/bin/python", "nproc": 8, "nodes": 2})
@@ -19,10 +21,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import prepare_warehouse
+from flows.common import prepare_warehouse, run_module
 from umedata import training_runs
 from umedata.clock import utcnow
-from umedata.launch import Launch, launch
 from umedata.warehouse import Warehouse
 
 MODULES = {"sft": "training.sft", "grpo": "training.grpo"}
@@ -45,17 +46,6 @@ def flags(args: dict[str, Any]) -> list[str]:
 
 
 @task(cache_policy=NO_CACHE)
-def run_job(module: str, args: list[str], launcher: dict[str, Any], out: str) -> None:
-    logger = get_run_logger()
-    job = launch(module, args, Launch(**launcher), out_dir=Path(out) / "jobs")
-    logger.info("launched %s as %s", module, launcher.get("kind", "local"))
-    for line in job.lines():
-        if line.strip():
-            logger.info(line)
-    job.wait()
-
-
-@task(cache_policy=NO_CACHE)
 def record(warehouse: str, out: str, stage: str, status: str, started: Any, error: str | None, model: str) -> dict:
     return training_runs.record(Warehouse(warehouse), out, stage, status, started, None, error, base_model=model)
 
@@ -75,17 +65,20 @@ def train_flow(
     if stage not in MODULES:
         raise ValueError(f"stage must be one of {sorted(MODULES)}")
     path = prepare_warehouse(warehouse)
-    spec = {"python": sys.executable, **(launcher or {})}
     started = utcnow()
     if model is None:
         if stage != "sft":
             raise ValueError("grpo starts from an SFT model folder: pass model")
         model = str(Path(out) / "base-tiny")
         if not (Path(model) / "config.json").exists():
-            run_job("training.tiny", ["--out", model], {"python": spec["python"]}, out)
-    cli = ["--dataset", dataset, "--model", model, "--out", out, "--no-progress", *flags(args or {})]
+            run_module("training.tiny", ["--out", model], {"python": (launcher or {}).get("python", sys.executable)})
+    if (Path(out) / "model" / "umedata_run.json").exists():  # finished before: its model is what this run would make
+        get_run_logger().info("%s already holds a finished %s run: nothing to train", out, stage)
+        return record(path, out, stage, "finished", started, None, model)
+    resume = ["--resume"] if any((Path(out) / "checkpoints").glob("step_*")) else []  # a stopped run continues
+    cli = ["--dataset", dataset, "--model", model, "--out", out, "--no-progress", *resume, *flags(args or {})]
     try:
-        run_job(MODULES[stage], cli, spec, out)
+        run_module(MODULES[stage], cli, launcher, str(Path(out) / "jobs"))
     except Exception as exc:
         record(path, out, stage, "failed", started, str(exc), model)
         raise

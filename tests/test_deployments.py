@@ -12,7 +12,9 @@ REPO = Path(__file__).resolve().parent.parent
 def test_every_deployment_points_at_a_flow_and_valid_parameters():
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     names = {d["name"] for d in spec["deployments"]}
-    assert {"ingest", "annotate", "build-sft-set", "train-sft", "demo"} <= names
+    assert {"ingest", "annotate", "validate", "build-sft-set", "train", "rollouts", "build-rl-set", "eval", "pipeline",
+            "demo"} <= names
+    assert {d["work_pool"]["name"] for d in spec["deployments"]} == {"umedata-data", "umedata-gpu"}
     for dep in spec["deployments"]:
         path, func = dep["entrypoint"].split(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
