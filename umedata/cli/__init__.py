@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from umedata.cli import annotate, checks, ingest, rl, run, versions, warehouse
+from umedata.cli import annotate, checks, ingest, report, rl, run, versions, warehouse
 from umedata.cli import eval as eval_cli
 from umedata.cli.common import err_console, expected_errors
 
@@ -28,7 +28,8 @@ app.add_typer(versions.app, name="versions")
 app.command("run")(run.run)
 app.add_typer(rl.rollouts_app, name="rollouts")
 app.command("build-rl-set")(rl.build_rl_set)
-app.add_typer(rl.report_app, name="report")
+report.app.command("rl-set")(rl.report_rl_set)
+app.add_typer(report.app, name="report")
 app.command("validate")(checks.validate)
 app.command("requeue")(checks.requeue)
 app.add_typer(checks.app, name="checks")

@@ -14,7 +14,6 @@ from umedata.cli.common import Format, FormatOpt, WarehouseOpt, console, emit, n
 
 rollouts_app = typer.Typer(no_args_is_help=True, add_completion=False,
                            help="Rollout runs and their rewards: load the trainer's folders, list what is loaded.")
-report_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Reports written as PNG + markdown.")
 
 
 @rollouts_app.command("load")
@@ -99,7 +98,6 @@ def build_rl_set(
         console.print(f"report: {summary['report']}")
 
 
-@report_app.command("rl-set")
 def report_rl_set(
     version: Annotated[str, typer.Argument(help="an RL version: id, prefix or name")],
     out: Annotated[Optional[Path], typer.Option(help="folder for the PNG files and report.md (default: reports/rl-set-<id> beside the warehouse)")] = None,

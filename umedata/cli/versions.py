@@ -77,7 +77,7 @@ def diff(a: str, b: str, warehouse: WarehouseOpt = None, fmt: FormatOpt = Format
     console.print(f"{d['a'][:16]} -> {d['b'][:16]}: " + ("same content" if d["same_content"] else json.dumps(d["changes"])))
     emit([{"split": s, **v} for s, v in d["splits"].items()], fmt, title="pairs per split", columns=["split", "a", "b"])
     emit(d["by_dataset"], fmt, title="changes", columns=["dataset_name", "modality", "change", "pairs"])
-    for k, v in d["manifest_changes"].items():
+    for k in d["manifest_changes"]:
         console.print(f"[bold]{k}[/bold] differs")
 
 

@@ -96,3 +96,4 @@ def quarantine_show(
     if len(rows) > 1:
         raise typer.BadParameter(f"{item!r} is ambiguous; give more characters")
     emit(rows[0], fmt, max_width=None)
+
