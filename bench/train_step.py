@@ -32,7 +32,7 @@ from benchmarks_md import write_section  # bench/ is on the path when a script r
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training import data, sft, tiny  # noqa: E402
+from training import data, setup, sft, tiny  # noqa: E402
 from training import model as M  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0}
@@ -169,7 +169,7 @@ def bench_2b(args, device: torch.device, layers: int = 28, vision_depth: int = 3
     hf.config.use_cache = False
     hf.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     targs = sft.parse_args(["--dataset", "x", "--model", "x"] + (["--packed"] if args.packed else []))
-    hf = sft.set_trainable(hf, targs, [151_657, 151_658])
+    hf = setup.set_trainable(hf, targs, [151_657, 151_658])
     net = M.EmbeddingModel(hf, 151_657, 151_658)
     params = [p for p in net.parameters() if p.requires_grad]
     text = hf.model.language_model

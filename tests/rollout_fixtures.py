@@ -7,6 +7,7 @@ sampled completions then end after a handful of tokens, some with a <gen_emb>, s
 an ordinary checkpoint (no new parameters), so the folder loads through the normal path.
 
     steered_dir (session fixture) -> a model folder
+    has_shards(out, n) -> a `ready` for training_fixtures.kill_when: n complete rollout shards on disk
 """
 
 from __future__ import annotations
@@ -63,3 +64,8 @@ def small_version(tmp_path_factory) -> Path:
     """A few pairs of every kind: image, video (odd frame count), text; 4 of the 12 captions repeat within the
     image dataset (a shared target in a pool)."""
     return build_version(tmp_path_factory.mktemp("small") / "shapes", n_train=16, n_eval=4, n_video=2, n_text=2)
+
+
+def has_shards(out: Path, n: int):
+    """A `ready` for training_fixtures.kill_when: the rollout folder has n complete shards."""
+    return lambda: len(list((Path(out) / "rollouts").glob("part-*.parquet"))) >= n

@@ -5,17 +5,14 @@ the command line; then everything again, which generates, loads and writes nothi
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from rollout_fixtures import steered_dir  # noqa: F401  (pytest fixture)
-from training_fixtures import REPO, python, subprocess_env
+from rollout_fixtures import has_shards, steered_dir  # noqa: F401  (pytest fixture)
+from training_fixtures import REPO, kill_when, python
 from typer.testing import CliRunner
 
 from umedata.cli import app
@@ -66,14 +63,7 @@ def test_sample_to_rl_version_with_a_killed_rollout_job(prefect_harness, warehou
     out = tmp_path / "rollouts"
     args = ["--checkpoint", model, "--dataset", version.path, "--out", out, "--k", K, "--max-completion-length", CAP,
             "--batch-size", 2, "--threads", 1]
-    proc = subprocess.Popen([python(), "-m", "training.rollout", *map(str, args)], cwd=REPO, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while len(list((out / "rollouts").glob("part-*.parquet"))) < 2 and time.time() < deadline:
-        assert proc.poll() is None, "the rollout job ended before it could be killed"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when([python(), "-m", "training.rollout", *args], has_shards(out, 2))
     before = set(shard_keys(out))
     assert 0 < len(before) < len(sides) * K
 

@@ -125,16 +125,12 @@ def test_the_example_teacher_config_loads():
 def _drawing(path, objects, size=64):
     """A white picture with filled shapes: (colour rgb, shape, cx, cy, r)."""
     from PIL import Image, ImageDraw
+    from training_fixtures import draw_shape
 
     img = Image.new("RGB", (size, size), (255, 255, 255))
     d = ImageDraw.Draw(img)
     for rgb, shape, cx, cy, r in objects:
-        if shape == "circle":
-            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb)
-        elif shape == "square":
-            d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=rgb)
-        else:
-            d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=rgb)
+        draw_shape(d, shape, cx, cy, r, rgb)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import torch
-from training_fixtures import REPO
+from training_fixtures import load_bench, run_bench_twice
 
 torch.set_num_threads(1)
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("train_step_bench", REPO / "bench" / "train_step.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cpu_bench_runs_and_updates_its_section_only(tmp_path):
-    bench = _bench()
-    page = tmp_path / "BENCHMARKS.md"
-    page.write_text("# Benchmarks\n\n## Ingest\nother figures\n")
-    results = bench.main(["--steps", "1", "--warmup", "0", "--micro-batch", "2", "--write", str(page)])
+    results, text = run_bench_twice(load_bench("train_step").main, ["--steps", "1", "--warmup", "0", "--micro-batch", "2"], tmp_path)
     assert {r["mode"] for r in results if r["device"].startswith("CPU")} == {"padded", "packed"}
     assert all(r["tokens_per_s"] > 0 and r["tokens"] <= r["padded_tokens"] for r in results)
-    bench.main(["--steps", "1", "--warmup", "0", "--micro-batch", "2", "--write", str(page)])
-    text = page.read_text()
     assert text.count("<!-- trainer-bench:begin -->") == 1 and "## Ingest\nother figures" in text
 
 
 def test_2b_batch_is_well_formed():
-    bench = _bench()
+    bench = load_bench("train_step")
     batch = bench.synthetic_batch(pairs=2, text_len=16, image_side=56, device=torch.device("cpu"))
     n_image_tokens = int((batch["input_ids"] == 151_655).sum())
     assert n_image_tokens == int(batch["image_grid_thw"].prod(-1).sum()) // 4

@@ -7,24 +7,14 @@ so without it the vision merger would have no gradient there and DDP/FSDP would 
 
 from __future__ import annotations
 
-import os
-import socket
-
 import pytest
 import torch
 import torch.multiprocessing as mp
-from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
+from training_fixtures import free_port, join_gloo, mixed_rows, tiny_dir, trainable_grads, version_dir  # noqa: F401
 
-from training import data, sft
+from training import data, dist, setup, sft
 from training import model as M
 from umedata.format import DISC_EMB, GEN_EMB
-
-
-def _rows(version_dir):
-    rows = data.open_version(version_dir).read_split("train").to_pylist()
-    images = [r for r in rows if r["modality"] == "image"][:2]
-    texts = [r for r in rows if r["modality"] == "text"][:2]
-    return images + texts  # rank 0 gets the image pairs, rank 1 the text-only ones
 
 
 def _grads(model_dir, version_dir, rows, wrap_mode: str | None):
@@ -32,12 +22,10 @@ def _grads(model_dir, version_dir, rows, wrap_mode: str | None):
     hf, tok = M.load(model_dir)
     ids = M.add_embedding_tokens(hf, tok)
     args = sft.parse_args(["--dataset", "x", "--model", "x"] + (["--fsdp"] if wrap_mode == "fsdp" else []))
-    hf = sft.set_trainable(hf, args, list(ids.values()))
+    hf = setup.set_trainable(hf, args, list(ids.values()))
     net = M.EmbeddingModel(hf, ids[DISC_EMB], ids[GEN_EMB])
     if wrap_mode:
-        from training import dist
-
-        net = sft.wrap(net, dist.Env(rank=dist.rank(), world=dist.world()), args)
+        net = setup.wrap(net, dist.Env(rank=dist.rank(), world=dist.world()), args)
     version = data.open_version(version_dir)
     # No blank image: rank 1's text-only pairs must carry no pixels at all, so the dummy vision pass is exercised
     # (the pass matters with --no-blank-image, and for any batch without media).
@@ -45,20 +33,12 @@ def _grads(model_dir, version_dir, rows, wrap_mode: str | None):
     batch = data.render_pairs(rows, renderer)
     loss, _ = sft.compute_loss(net, batch, args)
     loss.backward()
-    grads = {}
-    for name, p in net.named_parameters():
-        if p.requires_grad:
-            g = p.grad
-            g = g.full_tensor() if hasattr(g, "full_tensor") else g
-            grads[name.removeprefix("module.")] = g.detach().clone()
-    return grads
+    return trainable_grads(net)
 
 
 def _worker(rank: int, world: int, port: int, model_dir: str, version_dir: str, out: str, mode: str):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
-    rows = _rows(version_dir)
+    join_gloo(rank, world, port)
+    rows = mixed_rows(version_dir)  # rank 0 gets the image pairs, rank 1 the text-only ones
     per = len(rows) // world
     grads = _grads(model_dir, version_dir, rows[rank * per : (rank + 1) * per], mode)
     if rank == 0:
@@ -66,19 +46,13 @@ def _worker(rank: int, world: int, port: int, model_dir: str, version_dir: str, 
     torch.distributed.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
 def test_two_processes_match_one(mode, tiny_dir, version_dir, tmp_path):
     torch.set_num_threads(1)
     out = tmp_path / "grads.pt"
-    mp.spawn(_worker, args=(2, _free_port(), str(tiny_dir), str(version_dir), str(out), mode), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(tiny_dir), str(version_dir), str(out), mode), nprocs=2, join=True)
     two = torch.load(out)
-    one = _grads(str(tiny_dir), str(version_dir), _rows(version_dir), None)
+    one = _grads(str(tiny_dir), str(version_dir), mixed_rows(version_dir), None)
     assert two.keys() == one.keys()
     merger = [n for n in one if ".merger." in n]
     assert merger and all(one[n].abs().sum() > 0 for n in merger)  # the vision merger is trained and has signal

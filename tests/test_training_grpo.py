@@ -12,7 +12,7 @@ from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtu
 
 from training import data, grpo
 from training import model as M
-from training.embed_cache import checkpoint_id
+from training.ids import checkpoint_id
 
 torch.set_num_threads(1)
 

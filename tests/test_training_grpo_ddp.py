@@ -9,13 +9,12 @@ pairs). Completions are fixed per (side, sample) so both layouts score the very 
 
 from __future__ import annotations
 
-import os
-import socket
+import contextlib
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
+from training_fixtures import free_port, join_gloo, mixed_rows, tiny_dir, trainable_grads, version_dir  # noqa: F401
 
 from training import data, dist, generation, grpo
 from umedata.format import IM_END, assistant_text
@@ -46,13 +45,6 @@ class FixedCompletions:
         return out
 
 
-def _rows(version_dir):
-    rows = data.open_version(version_dir).read_split("train").to_pylist()
-    images = [r for r in rows if r["modality"] == "image"][:2]
-    texts = [r for r in rows if r["modality"] == "text"][:2]
-    return images + texts  # rank 0 gets the image pairs, rank 1 the text-only ones
-
-
 def _grads(model_dir, version_dir, rows, flags: list[str]):
     """Gradients (name -> full tensor) of one GRPO update through the trainer's own functions."""
     args = grpo.parse_args(["--dataset", str(version_dir), "--model", str(model_dir), "--group", str(G),
@@ -63,24 +55,14 @@ def _grads(model_dir, version_dir, rows, flags: list[str]):
     renderer = data.Renderer(model_dir, tokenizer, media_root=version.media_root(), blank_image=False)
     sampling = generation.Sampling(k=G, seed=0, max_completion_length=64)
     ro = grpo.rollout(FixedCompletions(tokenizer), renderer, rows, G, sampling, env.rank)
-    import contextlib
-
     sc = grpo.score(net, ref, ro, args, env, renderer.pad_id, contextlib.nullcontext())
     grpo.policy_backward(net, ro, sc, args, env, renderer.pad_id, contextlib.nullcontext())
-    grads = {}
-    for name, p in net.named_parameters():
-        if p.requires_grad:
-            g = p.grad
-            g = g.full_tensor() if hasattr(g, "full_tensor") else g
-            grads[name.removeprefix("module.")] = g.detach().clone()
-    return grads, sc
+    return trainable_grads(net), sc
 
 
 def _worker(rank: int, world: int, port: int, model_dir: str, version_dir: str, out: str, flags: list[str]):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
-    rows = _rows(version_dir)
+    join_gloo(rank, world, port)
+    rows = mixed_rows(version_dir)  # rank 0 gets the image pairs, rank 1 the text-only ones
     per = len(rows) // world
     grads, sc = _grads(model_dir, version_dir, rows[rank * per : (rank + 1) * per], flags)
     if rank == 0:
@@ -88,21 +70,15 @@ def _worker(rank: int, world: int, port: int, model_dir: str, version_dir: str, 
     torch.distributed.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("flags", [["--micro-batch", "0"], ["--micro-batch", "4", "--filter-zero-std", "--fsdp"]],
                          ids=["ddp-fused", "fsdp-microbatched-filtered"])
 def test_two_processes_match_one(flags, tiny_dir, version_dir, tmp_path):
     torch.set_num_threads(1)
     out = tmp_path / "grads.pt"
-    mp.spawn(_worker, args=(2, _free_port(), str(tiny_dir), str(version_dir), str(out), flags), nprocs=2,
+    mp.spawn(_worker, args=(2, free_port(), str(tiny_dir), str(version_dir), str(out), flags), nprocs=2,
              join=True)
     two = torch.load(out)
-    one, sc = _grads(str(tiny_dir), str(version_dir), _rows(version_dir), [f for f in flags if f != "--fsdp"])
+    one, sc = _grads(str(tiny_dir), str(version_dir), mixed_rows(version_dir), [f for f in flags if f != "--fsdp"])
     # The pool is gathered rank-major ([rank 0: queries, targets][rank 1: ...]), one process holds [queries,
     # targets]: the same rollouts, so the same multiset of rewards and advantages.
     assert sorted(two["reward"].tolist()) == pytest.approx(sorted(sc.pool.reward.tolist()), rel=1e-5, abs=1e-6)
@@ -117,7 +93,7 @@ def test_two_processes_match_one(flags, tiny_dir, version_dir, tmp_path):
 
 def test_fused_and_micro_batched_updates_give_the_same_gradients(tiny_dir, version_dir):
     torch.set_num_threads(1)
-    rows = _rows(version_dir)
+    rows = mixed_rows(version_dir)
     fused, _ = _grads(str(tiny_dir), str(version_dir), rows, ["--micro-batch", "0"])
     chunked, _ = _grads(str(tiny_dir), str(version_dir), rows, ["--micro-batch", "5"])
     for name in fused:

@@ -9,13 +9,11 @@ in a few percent of its samples at temperature 1, so both reward parts have room
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import time
 
 import pytest
 import torch
-from training_fixtures import REPO, build_version, python, subprocess_env
+from training_fixtures import build_version, killed_and_resumed, metrics_rows, python
 
 from training import grpo, sft, tiny
 
@@ -24,10 +22,8 @@ STEPS = 30
 
 @pytest.fixture(scope="module")
 def rl_version(tmp_path_factory):
-    path = build_version(tmp_path_factory.mktemp("grpo") / "shapes", n_train=96, n_eval=24, n_video=8, n_text=8)
-    manifest = json.loads((path / "manifest.json").read_text())
-    (path / "manifest.json").write_text(json.dumps({**manifest, "kind": "rl"}))
-    return path
+    return build_version(tmp_path_factory.mktemp("grpo") / "shapes", n_train=96, n_eval=24, n_video=8, n_text=8,
+                         kind="rl")
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +47,13 @@ def _flags(rl_version, model, out, steps=STEPS):
             "--seed", "0", "--no-progress", "--no-tensorboard", "--threads", "1"]
 
 
-def _curve(out):
-    rows = []
-    for line in (out / "metrics.jsonl").read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:  # a kill may cut the last line short
-            pass
-    return rows
-
-
 @pytest.mark.slow
 def test_short_grpo_run_raises_the_mean_reward(rl_version, sft_model, tmp_path, record_property):
     torch.set_num_threads(1)
     out = tmp_path / "grpo"
     t0 = time.time()
     grpo.main(_flags(rl_version, sft_model, out) + ["--no-export"])
-    rows = _curve(out)
+    rows = metrics_rows(out)
     first, last = rows[:10], rows[-10:]
 
     def mean(rs, key):
@@ -92,29 +78,12 @@ def test_short_grpo_run_raises_the_mean_reward(rl_version, sft_model, tmp_path, 
 
 @pytest.mark.slow
 def test_kill_and_resume_continues_the_same_curve(rl_version, sft_model, tmp_path):
-    env = subprocess_env()
     steps, every = 8, 3
     extra = ["--save-every", str(every), "--no-export"]
-    full = tmp_path / "full"
-    subprocess.run([python(), "-m", "training.grpo", *_flags(rl_version, sft_model, full, steps), *extra],
-                   env=env, cwd=REPO, check=True, capture_output=True)
-
-    cut = tmp_path / "cut"
-    cmd = [python(), "-m", "training.grpo", *_flags(rl_version, sft_model, cut, steps), *extra]
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not list((cut / "checkpoints").glob("step_*")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = max(r["step"] for r in _curve(cut))
-    assert killed_at < steps
-
-    resumed = subprocess.run(cmd + ["--resume"], env=env, cwd=REPO, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a, b = _curve(full), _curve(cut)
-    assert [r["step"] for r in b] == list(range(1, steps + 1))  # the steps after the checkpoint were redone once
+    # killed after its first checkpoint, resumed: every step once, the uninterrupted run's values
+    a, b, cut = killed_and_resumed(
+        lambda out: [python(), "-m", "training.grpo", *_flags(rl_version, sft_model, out, steps), *extra], tmp_path,
+        steps)
     for x, y in zip(a, b):
         assert y["sampling_seed"] == x["sampling_seed"]
         for key in ("reward", "r_format", "r_emb", "loss", "kl", "completion_len", "grad_norm"):

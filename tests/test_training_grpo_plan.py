@@ -3,8 +3,6 @@ the plan is a function of (seed, epoch) only, and a version's kind is read from 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from training_fixtures import build_version
 
@@ -13,10 +11,7 @@ from training import data
 
 @pytest.fixture(scope="module")
 def rl_version(tmp_path_factory):
-    path = build_version(tmp_path_factory.mktemp("rl") / "v", n_train=24, n_eval=4, n_video=4, n_text=4)
-    manifest = json.loads((path / "manifest.json").read_text())
-    (path / "manifest.json").write_text(json.dumps({**manifest, "kind": "rl"}))
-    return path
+    return build_version(tmp_path_factory.mktemp("rl") / "v", n_train=24, n_eval=4, n_video=4, n_text=4, kind="rl")
 
 
 def test_ranks_split_each_generation_batch_and_epochs_reshuffle(rl_version):

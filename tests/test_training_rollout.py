@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from rollout_fixtures import small_version, steered_dir  # noqa: F401  (pytest fixtures)
-from training_fixtures import REPO, build_version, python, subprocess_env
+from rollout_fixtures import has_shards, small_version, steered_dir  # noqa: F401  (pytest fixtures)
+from training_fixtures import REPO, build_version, kill_when, python, subprocess_env
 
 from training import data
 from training import rollout as RO
+from training.ids import checkpoint_id
 from umedata import ids
 from umedata.format import FORMAT_REGEX, FORMAT_VERSION, GEN_EMB, IM_END
 
@@ -48,25 +46,12 @@ def distinct_side_ids(version: Path) -> set[str]:
     return set(t.column("qry_side_id").to_pylist()) | set(t.column("pos_side_id").to_pylist())
 
 
-def test_ids_are_the_warehouse_digest_and_the_checkpoint_id_hashes_content(steered_dir, tmp_path):
-    assert RO.digest("rollout", "c", "s", "3", "x") == ids.digest("rollout", "c", "s", "3", "x")
-    a = RO.checkpoint_id(str(steered_dir))
-    copy = shutil.copytree(steered_dir, tmp_path / "elsewhere")
-    (copy / "tokenizer_config.json").write_text("{}")  # not weights, not config: not hashed
-    assert RO.checkpoint_id(str(copy)) == a
-    weights = next(copy.glob("*.safetensors"))
-    raw = bytearray(weights.read_bytes())
-    raw[-1] ^= 1
-    weights.write_bytes(bytes(raw))
-    assert RO.checkpoint_id(str(copy)) != a
-
-
 def test_cli_writes_the_contract_and_a_rerun_generates_nothing(steered_dir, small_version, tmp_path):
     out = tmp_path / "ro"
     first = run(*common(steered_dir, small_version, out, "--batch-size", 4))
     m = json.loads((out / "manifest.json").read_text())
     sides = distinct_side_ids(small_version)
-    ckpt = RO.checkpoint_id(str(steered_dir))
+    ckpt = checkpoint_id(steered_dir)
     sampling = {"k": K, "temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_completion_length": CAP, "seed": 0}
     assert m["kind"] == "rollouts" and m["finished"] is True
     assert m["checkpoint_id"] == ckpt and m["checkpoint"] == str(steered_dir)
@@ -118,14 +103,7 @@ def test_sigkill_mid_run_then_rerun_generates_no_finished_key_twice(steered_dir,
     sides = distinct_side_ids(version)
     out = tmp_path / "ro"
     args = common(steered_dir, version, out, "--batch-size", 1)
-    proc = subprocess.Popen([python(), "-m", "training.rollout", *map(str, args)], cwd=REPO, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while len(list((out / "rollouts").glob("part-*.parquet"))) < 3 and time.time() < deadline:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when([python(), "-m", "training.rollout", *args], has_shards(out, 3), timeout=240)
     killed = rows(out)
     done_before = set(killed.column("rollout_key").to_pylist())
     assert 3 * K <= len(done_before) < len(sides) * K

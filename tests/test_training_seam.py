@@ -34,6 +34,7 @@ import training, training.tiny, training.model, training.video, training.data, t
 import training.checkpoint, training.sft, training.evaluate
 import training.generation, training.reward, training.rollout, training.score_rollouts
 import training.rl_losses, training.grpo, training.embed_cache
+import training.ids, training.setup, training.run_log
 loaded = sorted(m for m in sys.modules if m.startswith("umedata"))
 assert loaded == ["umedata", "umedata.format"], loaded
 print("ok")

@@ -9,7 +9,7 @@ import torch
 from training_fixtures import tiny_dir, version_dir  # noqa: F401  (pytest fixtures)
 
 from training import model as M
-from training import sft, tiny
+from training import setup, sft, tiny
 from umedata.format import DISC_EMB, GEN_EMB, INIT_FROM
 
 torch.set_num_threads(1)
@@ -19,7 +19,7 @@ def _trainable(tiny_dir, *flags):
     hf, tok = M.load(str(tiny_dir))
     ids = M.add_embedding_tokens(hf, tok)
     args = sft.parse_args(["--dataset", "x", "--model", "x", *flags])
-    hf = sft.set_trainable(hf, args, list(ids.values()))
+    hf = setup.set_trainable(hf, args, list(ids.values()))
     return {n for n, p in hf.named_parameters() if p.requires_grad}
 
 

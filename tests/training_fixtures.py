@@ -7,16 +7,25 @@ pairs and source hard negatives. Reasoning and summaries are composed from the c
 they belong to. Media are written as files referenced from `media_root` (reference mode) or inlined as bytes
 (embedded mode).
 
-    build_version(tmp_path / "v", embedded=False) -> Path
+    build_version(tmp_path / "v", embedded=False) -> Path        (kind="rl": marked as an RL version)
+
+Below the data: what the trainer's tests share (pytest fixtures of the tiny model and a version, the environment
+of a trainer subprocess, killing one mid-run, reading its metrics, the two-process gloo set-up, loading a bench
+script).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -57,14 +66,18 @@ def draw(colour: str, shape: str, position: str, rng: np.random.Generator, offse
     r = int(rng.integers(8, 12))
     cx = qx * SIZE // 2 + SIZE // 4 + int(rng.integers(-3, 4)) + offset
     cy = qy * SIZE // 2 + SIZE // 4 + int(rng.integers(-3, 4))
-    fill = COLOURS[colour]
+    draw_shape(d, shape, cx, cy, r, COLOURS[colour])
+    return img
+
+
+def draw_shape(d: ImageDraw.ImageDraw, shape: str, cx: int, cy: int, r: int, fill) -> None:
+    """A filled circle, square or (any other name) triangle of half-size r centred at (cx, cy)."""
     if shape == "circle":
         d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     elif shape == "square":
         d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fill)
     else:
         d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fill)
-    return img
 
 
 class _Media:
@@ -131,8 +144,9 @@ def _text_pair(split: str, colour: str, shape: str) -> dict:
 
 
 def build_version(out: str | Path, embedded: bool = False, n_train: int = 480, n_eval: int = 240,
-                  n_video: int = 16, n_text: int = 16, seed: int = 0, shards: int = 2) -> Path:
-    """Write a version directory; returns its path."""
+                  n_video: int = 16, n_text: int = 16, seed: int = 0, shards: int = 2, kind: str | None = None) -> Path:
+    """Write a version directory; returns its path. `kind` goes into the manifest ("rl": an RL version, whose rows
+    are an SFT version's)."""
     out = Path(out)
     (out / "data").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -161,6 +175,8 @@ def build_version(out: str | Path, embedded: bool = False, n_train: int = 480, n
         "media_root": None if embedded else "media",
         "counts": {"train": len(train), "eval": len(evals)},
     }
+    if kind is not None:
+        manifest["kind"] = kind
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     (out / "README.md").write_text(f"# shapes {version_id}\n\nSynthetic trainer test data, {len(train)} train pairs.\n")
     return out
@@ -197,3 +213,106 @@ def tiny_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def version_dir(tmp_path_factory) -> Path:
     return build_version(tmp_path_factory.mktemp("version") / "shapes", n_train=96, n_eval=24, n_video=8, n_text=8)
+
+
+# ------------------------------------------------------------------------------------------ trainer processes
+def kill_when(cmd: list, ready, timeout: float = 300.0) -> None:
+    """Start a trainer command and SIGKILL it as soon as `ready()` holds (a checkpoint, some shards on disk); the
+    run must still be going then, or the test would not be testing a kill."""
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=REPO, env=subprocess_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while not ready() and time.time() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def metrics_rows(out: Path) -> list[dict]:
+    """The lines of out/metrics.jsonl; a kill may cut the last one short (left out)."""
+    rows = []
+    for line in (Path(out) / "metrics.jsonl").read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            pass
+    return rows
+
+
+def has_checkpoint(out: Path):
+    """A `ready` for kill_when: a checkpoint is on disk under out."""
+    return lambda: bool(list((Path(out) / "checkpoints").glob("step_*")))
+
+
+def killed_and_resumed(cmd_for, tmp_path: Path, steps: int) -> tuple[list[dict], list[dict], Path]:
+    """A trainer run uninterrupted (tmp/full), and the same run SIGKILLed once it has a checkpoint and then resumed
+    with --resume (tmp/cut); `cmd_for(out)` is the command writing to out. Asserts the kill came before the last
+    step, the resume succeeded, and every step is recorded once (the steps after the checkpoint redone). Returns
+    (the full run's metrics, the resumed run's, tmp/cut)."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    subprocess.run([str(c) for c in cmd_for(full)], env=subprocess_env(), cwd=REPO, check=True, capture_output=True)
+    kill_when(cmd_for(cut), has_checkpoint(cut))
+    assert max(r["step"] for r in metrics_rows(cut)) < steps
+    resumed = subprocess.run([str(c) for c in cmd_for(cut)] + ["--resume"], env=subprocess_env(), cwd=REPO,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = metrics_rows(full), metrics_rows(cut)
+    assert [r["step"] for r in b] == list(range(1, steps + 1))
+    return a, b, cut
+
+
+# ------------------------------------------------------------------------------------- two processes (gloo)
+def mixed_rows(version: Path) -> list[dict]:
+    """Two image pairs then two text-only pairs: split over two ranks, rank 1 holds no pixels at all (the dummy
+    vision pass is exercised there)."""
+    from training import data
+
+    rows = data.open_version(version).read_split("train").to_pylist()
+    return [r for r in rows if r["modality"] == "image"][:2] + [r for r in rows if r["modality"] == "text"][:2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def join_gloo(rank: int, world: int, port: int) -> None:
+    """In a spawned worker: one CPU thread, the torchrun variables set, the gloo process group joined."""
+    import torch
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+
+
+def trainable_grads(net) -> dict:
+    """Gradient of every trainable parameter, made whole under FSDP2, keyed by name without DDP's "module."."""
+    grads = {}
+    for name, p in net.named_parameters():
+        if p.requires_grad:
+            g = p.grad
+            g = g.full_tensor() if hasattr(g, "full_tensor") else g
+            grads[name.removeprefix("module.")] = g.detach().clone()
+    return grads
+
+
+# --------------------------------------------------------------------------------------------------- benches
+def load_bench(name: str):
+    """A bench/ script as a module (bench/ is no package)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_bench_twice(main, flags: list[str], tmp_path: Path):
+    """Run a bench's main twice with --write into a page that has another section; returns (first result, the
+    page's text after the second run)."""
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text("# Benchmarks\n\n## Ingest\nother figures\n")
+    result = main([*flags, "--write", str(page)])
+    main([*flags, "--write", str(page)])
+    return result, page.read_text()

@@ -12,6 +12,16 @@ version directory (docs/interfaces.md).
     losses.py     symmetric InfoNCE over ranks, per-side CE
     dist.py       process-group set-up and the few collectives the trainer needs
     checkpoint.py save / resume everything a step needs; export a loadable model folder
+    setup.py      what both trainers set up around their loops: trainable model, DDP / FSDP2, optimiser, resume
+    run_log.py    a trainer's run.json, metrics.jsonl, TensorBoard events and progress bar
+    ids.py        content ids: the one checkpoint_id (rollout keys, embedding cache, GRPO's record)
     sft.py        the SFT stage (python -m training.sft)
+    generation.py sampling backends (transformers, vLLM) with per-(side, sample) seeded streams
+    rollout.py    K rollouts per distinct side of a version (python -m training.rollout)
+    reward.py     r = r_format + rank x gap over a scoring pool
+    score_rollouts.py  offline rewards of a rollout run in seeded pools (python -m training.score_rollouts)
+    rl_losses.py  group advantages and the clipped GRPO surrogate with the k3 KL
+    grpo.py       the GRPO stage (python -m training.grpo)
+    embed_cache.py side embeddings cached per (checkpoint, settings, mode)
     evaluate.py   retrieval evaluation of both embeddings (python -m training.evaluate)
 """

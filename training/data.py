@@ -24,6 +24,7 @@ are either embedded as bytes or referenced relative to the manifest's `media_roo
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import json
@@ -132,6 +133,17 @@ def blank_image() -> Image.Image:
 
 
 # --------------------------------------------------------------------------------------------------------- renderer
+def add_render_args(ap) -> None:
+    """The flags every entry point that renders sides takes (the reference's values are the defaults)."""
+    ap.add_argument("--min-pixels", type=int, default=784)
+    ap.add_argument("--max-pixels", type=int, default=2_359_296)
+    ap.add_argument("--video-max-pixels", type=int, default=None)
+    ap.add_argument("--max-length", type=int, default=12_288,
+                    help="tokens per side (a longer side loses the middle of its reasoning, then of its text)")
+    ap.add_argument("--blank-image", action=argparse.BooleanOptionalAction, default=True,
+                    help="a 28x28 white image on text-only sides, as the reference (and its checkpoints) expect")
+
+
 class Renderer:
     """Side -> token ids, labels and pixel inputs, with the model folder's own tokenizer, template and processor."""
 
@@ -157,6 +169,12 @@ class Renderer:
         self.merge = self.image_processor.merge_size ** 2
         # Truncation never removes an added token (<disc_emb>, <gen_emb>, media placeholders, chat markers).
         self.protected = set(tokenizer.added_tokens_decoder)
+
+    @classmethod
+    def from_args(cls, model_dir: str, tokenizer, media_root: str | None, args) -> Renderer:
+        """A renderer with the settings of add_render_args' flags."""
+        return cls(model_dir, tokenizer, media_root=media_root, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+                   video_max_pixels=args.video_max_pixels, blank_image=args.blank_image, max_length=args.max_length)
 
     def load_image(self, ref: dict) -> Image.Image:
         if ref.get("bytes") is not None:
@@ -297,6 +315,11 @@ def _chat_template(model_dir: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------------- collate
+def to_device(batch: dict, device) -> dict:
+    """A collated batch's tensors on `device` (other entries as they are)."""
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
 def collate(rendered: list[dict], pad_id: int, padding_side: str = "right") -> dict:
     """Pad a list of rendered sequences into one batch; media are concatenated in sequence order."""
     n, length = len(rendered), max(len(r["input_ids"]) for r in rendered)
@@ -350,6 +373,30 @@ def plan_epoch(datasets: list[str], global_batch: int, seed: int, epoch: int,
     return [idx[k : k + global_batch].tolist() for k in range(0, len(idx) - global_batch + 1, global_batch)]
 
 
+class EpochPlans:
+    """plan_epoch over a table's rows for batches of `size` pairs, one epoch kept at a time (a run reads its epochs
+    in order; a resume may start at any). Says which datasets single-dataset batching never draws (`unused`: those
+    smaller than one batch) and refuses a table that cannot fill one batch."""
+
+    def __init__(self, table, size: int, seed: int, batching: str, what: str):
+        self.datasets = table.column("dataset_name").to_pylist()
+        self.size, self.seed, self.batching = size, seed, batching
+        self._kept: dict[int, list[list[int]]] = {}
+        self.per_epoch = len(self.epoch(0))  # batches
+        sizes: dict[str, int] = {}
+        for d in self.datasets:
+            sizes[d] = sizes.get(d, 0) + 1
+        self.unused = {d: n for d, n in sorted(sizes.items()) if n < size} if batching == "single-dataset" else {}
+        if self.per_epoch == 0:
+            raise ValueError(f"{len(self.datasets)} rows cannot fill one {what} with --batching {batching} "
+                             f"(rows per dataset: {sizes})")
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        if epoch not in self._kept:
+            self._kept = {epoch: plan_epoch(self.datasets, self.size, self.seed, epoch, self.batching)}
+        return self._kept[epoch]
+
+
 class PairBatches(torch.utils.data.Dataset):
     """Global micro-batch k (any epoch) -> this rank's collated slice of it.
 
@@ -367,29 +414,15 @@ class PairBatches(torch.utils.data.Dataset):
         self.micro_batch, self.world, self.rank, self.seed, self.accum = micro_batch, world, rank, seed, accum
         self.batching, self.hard_negatives = batching, hard_negatives
         self.global_batch = micro_batch * world * accum
-        self.datasets = table.column("dataset_name").to_pylist()
-        self._plans: dict[int, list[list[int]]] = {}
-        self.per_epoch = len(self._plan(0)) * accum  # micro-batches
-        sizes: dict[str, int] = {}
-        for d in self.datasets:
-            sizes[d] = sizes.get(d, 0) + 1
-        # Under single-dataset batching a dataset smaller than one global batch never trains: say which.
-        self.unused = {d: n for d, n in sorted(sizes.items()) if n < self.global_batch} \
-            if batching == "single-dataset" else {}
-        if self.per_epoch == 0:
-            raise ValueError(f"{len(self.datasets)} rows cannot fill one global batch of {self.global_batch} "
-                             f"with --batching {batching} (rows per dataset: {sizes})")
-
-    def _plan(self, epoch: int) -> list[list[int]]:
-        if epoch not in self._plans:
-            self._plans = {epoch: plan_epoch(self.datasets, self.global_batch, self.seed, epoch, self.batching)}
-        return self._plans[epoch]
+        self.plans = EpochPlans(table, self.global_batch, seed, batching, f"global batch of {self.global_batch}")
+        self.datasets, self.unused = self.plans.datasets, self.plans.unused
+        self.per_epoch = self.plans.per_epoch * accum  # micro-batches
 
     def rows(self, k: int) -> list[int]:
         epoch, r = divmod(k, self.per_epoch)
         step, micro = divmod(r, self.accum)
         start = (micro * self.world + self.rank) * self.micro_batch
-        return self._plan(epoch)[step][start : start + self.micro_batch]
+        return self.plans.epoch(epoch)[step][start : start + self.micro_batch]
 
     def __len__(self) -> int:
         return 1 << 62  # addressed by global index across epochs
@@ -447,27 +480,15 @@ class PromptBatches:
         self.table, self.batch, self.world, self.rank, self.seed, self.batching = table, batch, world, rank, seed, \
             batching
         self.per_rank = batch // world
-        self.datasets = table.column("dataset_name").to_pylist()
-        self._plans: dict[int, list[list[int]]] = {}
-        self.per_epoch = len(self._plan(0))
-        sizes: dict[str, int] = {}
-        for d in self.datasets:
-            sizes[d] = sizes.get(d, 0) + 1
-        self.unused = {d: n for d, n in sorted(sizes.items()) if n < batch} if batching == "single-dataset" else {}
-        if self.per_epoch == 0:
-            raise ValueError(f"{len(self.datasets)} rows cannot fill one generation batch of {batch} pairs with "
-                             f"--batching {batching} (rows per dataset: {sizes})")
-
-    def _plan(self, epoch: int) -> list[list[int]]:
-        if epoch not in self._plans:
-            self._plans = {epoch: plan_epoch(self.datasets, self.batch, self.seed, epoch, self.batching)}
-        return self._plans[epoch]
+        self.plans = EpochPlans(table, batch, seed, batching, f"generation batch of {batch} pairs")
+        self.datasets, self.unused = self.plans.datasets, self.plans.unused
+        self.per_epoch = self.plans.per_epoch
 
     def indices(self, k: int) -> list[int]:
         """Table rows of this rank's share of generation batch k."""
         epoch, step = divmod(k, self.per_epoch)
         start = self.rank * self.per_rank
-        return self._plan(epoch)[step][start : start + self.per_rank]
+        return self.plans.epoch(epoch)[step][start : start + self.per_rank]
 
     def rows(self, k: int) -> list[dict]:
         return self.table.take(self.indices(k)).to_pylist()

@@ -21,8 +21,9 @@ class Env:
         return self.rank == 0
 
 
-def setup(device: str | None = None) -> Env:
-    """Join the process group torchrun describes (RANK/WORLD_SIZE/LOCAL_RANK); nccl on GPU, gloo on CPU."""
+def environment(device: str | None = None) -> Env:
+    """This process's place under torchrun (RANK/WORLD_SIZE/LOCAL_RANK) and its device (set current on GPU);
+    joins no process group: for jobs whose ranks never talk to each other (training/rollout.py)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -31,9 +32,15 @@ def setup(device: str | None = None) -> Env:
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
     return Env(rank=rank, world=world, local_rank=local, device=dev)
+
+
+def setup(device: str | None = None) -> Env:
+    """environment(), then join the process group torchrun describes; nccl on GPU, gloo on CPU."""
+    env = environment(device)
+    if env.world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if env.device.type == "cuda" else "gloo", rank=env.rank, world_size=env.world)
+    return env
 
 
 def active() -> bool:
@@ -94,6 +101,13 @@ def all_sum(value: float | torch.Tensor) -> torch.Tensor:
         t = t.to(backend_device)
         dist.all_reduce(t)
     return t.cpu()
+
+
+def all_sum_dict(values: dict) -> dict[str, float]:
+    """Each value summed over ranks, in one collective; keys in sorted order (every rank passes the same keys)."""
+    keys = sorted(values)
+    totals = all_sum(torch.tensor([float(values[k]) for k in keys], dtype=torch.float64))
+    return {k: float(v) for k, v in zip(keys, totals)}
 
 
 def all_max(value: float | torch.Tensor) -> torch.Tensor:

@@ -4,14 +4,15 @@ An MMEB set ranks each of ~1,000 queries against ~1,000 candidates, and many set
 classification set's labels, a corpus): evaluation encodes every distinct side once, and a re-run (more sets, a
 second report, pass@k after greedy) reads what an earlier run computed instead of generating it again.
 
-    cache = EmbedCache(root, checkpoint_id(model_dir), settings)
+    cache = EmbedCache(root, training.ids.checkpoint_id(model_dir), settings)
     have = cache.get("greedy", side_ids)         # {(side_id, sample): Entry}
     cache.put("greedy", entries)                 # appends one parquet part (temp name, then rename)
 
-Layout: <root>/<checkpoint_id>/<settings_id>/<mode>/part-<n>.parquet. The checkpoint id hashes the model folder's
-weights, config and tokenizer files (not its run notes), so the same weights share a cache wherever they live;
-`settings` are everything else the embedding depends on (generation cap, pixel bounds, blank image, format,
-dtype), hashed into settings_id and written beside it as settings.json. Modes: "greedy" (sample -1) and
+Layout: <root>/<checkpoint_id>/<settings_id>/<mode>/part-<n>.parquet. The checkpoint id (training/ids.py, the one
+rollout keys and GRPO use) hashes the model folder's weights, config, tokenizer and processor files (not its run
+notes), so the same model shares a cache wherever it lives; `settings` are everything else the embedding depends on
+(generation cap, pixel bounds, blank image, format, dtype), hashed into settings_id and written beside it as
+settings.json. Modes: "greedy" (sample -1) and
 "sample-t<T>-s<seed>" (samples 0..n-1 of seeded sampling). Parts are only ever added; concurrent writers at most
 store an entry twice, and the reader keeps one.
 """
@@ -29,28 +30,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# Files of a model folder that do not change what it computes.
-_NOT_WEIGHTS = {"umedata_run.json", "generation_config.json", "README.md", "training_args.bin"}
-
 SCHEMA = pa.schema([
     ("side_id", pa.string()), ("sample", pa.int32()), ("disc", pa.list_(pa.float32())),
     ("gen", pa.list_(pa.float32())), ("gen_found", pa.bool_()), ("text", pa.string()),
     ("completion_tokens", pa.int32()), ("finish_reason", pa.string()),
 ])
-
-
-def checkpoint_id(model: str | os.PathLike[str]) -> str:
-    """Content hash of a model folder (every top-level file but run notes, names and bytes), or of a hub name."""
-    path = Path(model)
-    h = hashlib.sha256()
-    if not path.is_dir():
-        h.update(f"hub\x1f{model}".encode())
-        return h.hexdigest()[:32]
-    for f in sorted(p for p in path.iterdir() if p.is_file() and p.name not in _NOT_WEIGHTS):
-        h.update(f"{f.name}\x1f{f.stat().st_size}\x1f".encode())
-        with open(f, "rb") as fh:
-            h.update(hashlib.file_digest(fh, "sha256").digest())
-    return h.hexdigest()[:32]
 
 
 def settings_id(settings: dict) -> str:

@@ -60,7 +60,8 @@ import torch
 
 from training import data, generation
 from training import model as model_lib
-from training.embed_cache import EmbedCache, Entry, checkpoint_id
+from training.embed_cache import EmbedCache, Entry
+from training.ids import checkpoint_id
 from umedata.format import FORMAT_REGEX, FORMAT_VERSION
 
 MODES = ("disc", "gen", "oracle")

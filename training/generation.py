@@ -214,10 +214,6 @@ def _device(net) -> torch.device:
     return next(net.parameters()).device
 
 
-def _to(batch: dict, device) -> dict:
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
 def split_completions(completion: torch.Tensor, eos: int) -> list[Completion]:
     """Rows of generate()'s new tokens -> completions cut after their first <|im_end|>. A row without one ran to
     the cap (generate stops early only when every row has ended)."""
@@ -245,7 +241,7 @@ class TransformersBackend:
     @torch.no_grad()
     def complete(self, prompts: list[Prompt], sampling: Sampling) -> list[Completion]:
         rows = [p.rendered for p in prompts for _ in range(sampling.k)]
-        batch = _to(data.collate(rows, self.pad, "left"), _device(self.hf))
+        batch = data.to_device(data.collate(rows, self.pad, "left"), _device(self.hf))
         media = {k: batch[k] for k in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw")
                  if batch.get(k) is not None}
         prompt_len = batch["input_ids"].shape[1]
@@ -375,7 +371,7 @@ def encode(net, prompts: list[dict], completions: list[list[int]], pad_id: int,
         batch = completion_batch(prompts[k : k + step], completions[k : k + step], pad_id)
         # No labels: the forward then computes no vocabulary logits (B x K x 2048 x 152k floats would not fit).
         batch["labels"] = torch.full_like(batch["labels"], data.IGNORE)
-        out = net(_to(batch, dev))
+        out = net(data.to_device(batch, dev))
         disc.append(out.disc)
         gen.append(out.gen)
         found.append(out.gen_found)

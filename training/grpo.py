@@ -68,16 +68,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from training import checkpoint, data, dist, generation, reward, rl_losses, sft
+from training import checkpoint, data, dist, generation, reward, rl_losses, setup
 from training import model as model_lib
-from training.embed_cache import checkpoint_id
+from training.ids import checkpoint_id
+from training.run_log import RunLog
 from umedata.format import IM_END
 
 
@@ -124,31 +124,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--batching", choices=data.BATCHING, default="mixed",
                     help="mixed: pairs of all datasets shuffled together (the reference's RL loader); "
                          "single-dataset: each generation batch (so each scoring pool) from one dataset")
-    ap.add_argument("--min-pixels", type=int, default=784)
-    ap.add_argument("--max-pixels", type=int, default=2_359_296)
-    ap.add_argument("--video-max-pixels", type=int, default=None)
-    ap.add_argument("--max-length", type=int, default=12_288, help="prompt tokens (the side's text is cut to fit)")
-    ap.add_argument("--blank-image", action=BOOL, default=True, help="a 28x28 white image on text-only sides")
-    # model (as training/sft.py)
-    ap.add_argument("--train-vit", action=BOOL, default=False)
-    ap.add_argument("--train-merger", action=BOOL, default=True)
-    ap.add_argument("--train-llm", action=BOOL, default=True)
-    ap.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: full fine-tune, the reference a frozen copy)")
-    ap.add_argument("--lora-alpha", type=int, default=16)
-    ap.add_argument("--lora-dropout", type=float, default=0.0)
-    ap.add_argument("--grad-ckpt", action=BOOL, default=False)
-    ap.add_argument("--attn", default="sdpa")
-    ap.add_argument("--fsdp", action=BOOL, default=False)
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--threads", type=int, default=0)
-    # bookkeeping
-    ap.add_argument("--save-every", type=int, default=0)
-    ap.add_argument("--keep", type=int, default=2)
-    ap.add_argument("--resume", nargs="?", const="latest", default=None, help="checkpoint dir, or latest in --out")
-    ap.add_argument("--export", action=BOOL, default=True, help="write --out/model at the end")
+    data.add_render_args(ap)
+    # model, parallelism, bookkeeping (the same flags as training/sft.py's; with --lora-r the KL reference is the
+    # policy with its adapters off, else a frozen copy of --model)
+    setup.add_model_args(ap)
+    setup.add_run_args(ap)
     ap.add_argument("--samples", type=int, default=2, help="completions per step written to samples.jsonl")
-    ap.add_argument("--tensorboard", action=BOOL, default=True)
-    ap.add_argument("--progress", action=BOOL, default=True)
     args = ap.parse_args(argv)
     if args.group < 2:
         ap.error("--group must be >= 2 (a group's std needs two rollouts)")
@@ -161,14 +142,9 @@ def step_seed(seed: int, step: int) -> int:
     return int.from_bytes(hashlib.sha256(f"grpo\x1f{seed}\x1f{step}".encode()).digest()[:4], "little")
 
 
-def unwrap(net):
-    """The EmbeddingModel under DDP (FSDP2 wraps in place)."""
-    return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
-
-
 def forward(net, rendered: list[dict], ids: list[list[int]], pad_id: int, device) -> tuple[model_lib.Output, list]:
     """The model over prompt + completion rows; returns its output and each row's completion log-probs."""
-    batch = sft.to_device(generation.completion_batch(rendered, ids, pad_id), device)
+    batch = data.to_device(generation.completion_batch(rendered, ids, pad_id), device)
     out = net(batch)
     return out, list((-out.nll).split([len(c) for c in ids]))
 
@@ -213,7 +189,7 @@ def sync_vllm(backend, net) -> None:
     """Colocated vLLM: load the policy's current weights into the engine (LoRA merged for the copy)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    hf = unwrap(net).hf
+    hf = setup.unwrap(net).hf
     merged = hasattr(hf, "merge_adapter")
     if merged:
         hf.merge_adapter()
@@ -234,28 +210,17 @@ def sync_vllm(backend, net) -> None:
 
 def build_models(args, env: dist.Env):
     """(policy, reference or None, tokenizer): the policy starts from --model with training/sft.py's trainable
-    parts and wrapping; the reference is a frozen copy of the same checkpoint (None with LoRA, whose reference is
-    the policy with adapters off, or with --beta 0)."""
-    hf, tokenizer = model_lib.load(args.model, attn_implementation=args.attn)
-    ids = model_lib.add_embedding_tokens(hf, tokenizer)
-    hf.config.use_cache = False
-    if args.grad_ckpt:
-        enable = getattr(hf, "activation_checkpointing_enable", None)  # the transformers 5 name
-        if enable is not None:
-            enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    hf = sft.set_trainable(hf, args, [ids[t] for t in ids])
-    net = model_lib.EmbeddingModel(hf, ids["<disc_emb>"], ids["<gen_emb>"]).to(env.device)
+    parts and wrapping (training/setup.py); the reference is a frozen copy of the same checkpoint (None with LoRA,
+    whose reference is the policy with adapters off, or with --beta 0)."""
+    net, tokenizer = setup.trainable_model(args, env)
     ref = None
     if args.beta and not args.lora_r:
         ref_hf, _ = model_lib.load(args.model, attn_implementation=args.attn)
         model_lib.add_embedding_tokens(ref_hf, tokenizer)
-        ref = model_lib.EmbeddingModel(ref_hf.requires_grad_(False), ids["<disc_emb>"], ids["<gen_emb>"])
-        ref = ref.to(env.device).eval()
+        ref = model_lib.EmbeddingModel(ref_hf.requires_grad_(False), net.disc_id, net.gen_id).to(env.device).eval()
         if args.fsdp:
-            ref = sft.wrap(ref, env, args)
-    return sft.wrap(net, env, args), ref, tokenizer
+            ref = setup.wrap(ref, env, args)
+    return setup.wrap(net, env, args), ref, tokenizer
 
 
 # ------------------------------------------------------------------------------------------- one generation batch
@@ -312,7 +277,7 @@ class Scored:
 def score(net, ref, ro: Rollouts, args, env: dist.Env, pad_id: int, autocast) -> Scored:
     """Reference log-probs, the rollouts' embeddings from the policy, the reward over the gathered pool, and
     group-relative advantages. Collective: every rank calls it."""
-    n, G, plain = len(ro), args.group, unwrap(net)
+    n, G, plain = len(ro), args.group, setup.unwrap(net)
     every = list(range(n))
     ref_logp: list = [None] * n
     if args.beta:
@@ -378,7 +343,7 @@ def policy_backward(net, ro: Rollouts, sc: Scored, args, env: dist.Env, pad_id: 
     for k, part in enumerate(parts):
         rows = [i for i in part if i >= 0] or [0]  # a padding piece runs one row at weight 0
         weight = sc.weight[rows] if part != [-1] else torch.zeros(1)
-        with sft.sync_context(net, k == len(parts) - 1):
+        with setup.sync_context(net, k == len(parts) - 1):
             if fused:
                 out, lp = sc.graph
             else:
@@ -402,22 +367,10 @@ def policy_backward(net, ro: Rollouts, sc: Scored, args, env: dist.Env, pad_id: 
     return sums
 
 
-def _step_of(line: str) -> int | None:
-    try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    env = dist.setup(args.device)
+    env = setup.start(args)
     out = Path(args.out)
-    if env.main:
-        out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(args.seed)
 
     # -------------------------------------------------------------------------------------- data and model
     version = data.open_version(args.dataset)
@@ -426,9 +379,7 @@ def main(argv=None) -> dict:
               "(--filter-zero-std drops the groups that carry no signal)", flush=True)
     table = version.read_split(args.split)
     net, ref, tokenizer = build_models(args, env)
-    renderer = data.Renderer(args.model, tokenizer, media_root=version.media_root(), min_pixels=args.min_pixels,
-                             max_pixels=args.max_pixels, video_max_pixels=args.video_max_pixels,
-                             blank_image=args.blank_image, max_length=args.max_length)
+    renderer = data.Renderer.from_args(args.model, tokenizer, version.media_root(), args)
     plan = data.PromptBatches(table, args.batch, env.world, env.rank, args.seed, args.batching)
     total = args.steps or max(1, int(args.epochs * plan.per_epoch))
     backend_name = args.backend
@@ -437,69 +388,39 @@ def main(argv=None) -> dict:
 
         backend_name = "vllm" if env.device.type == "cuda" and importlib.util.find_spec("vllm") else "transformers"
     if backend_name == "vllm":
-        engine = generation.backend("vllm", unwrap(net), tokenizer, model_dir=args.model, renderer=renderer,
+        engine = generation.backend("vllm", setup.unwrap(net), tokenizer, model_dir=args.model, renderer=renderer,
                                     gpu_memory_utilization=args.vllm_memory,
                                     distributed_executor_backend="external_launcher", seed=env.rank)
     else:
-        engine = generation.backend("transformers", unwrap(net), tokenizer)
+        engine = generation.backend("transformers", setup.unwrap(net), tokenizer)
 
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.999))
+    params, optimizer = setup.adamw(net, args)
     updates = total * args.mu
     warmup = max(1, round(args.warmup * updates)) if args.warmup > 0 else 0
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda u: min(1.0, (u + 1) / warmup) if warmup else 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, setup.constant_with_warmup(warmup))
     meta = {"kind": "grpo", "dataset_version_id": version.version_id, "dataset": str(args.dataset),
             "dataset_kind": version.kind, "format_version": version.manifest["format_version"],
             "base_model": str(args.model), "sft_checkpoint": str(args.model),
             "sft_checkpoint_id": checkpoint_id(args.model), "config": vars(args),
             "world_size": env.world, "backend": backend_name, "pool_pairs": args.batch,
             "unused_datasets": plan.unused}
-
+    # the batch plan and the sampling streams are functions of these: a resume under others would change them
+    state = setup.resume(args.resume, out, net, optimizer, scheduler, version.version_id,
+                         {k: getattr(args, k) for k in ("seed", "batch", "group", "batching", "mu")})
     step = 0
-    if args.resume:
-        path = checkpoint.latest(out) if args.resume == "latest" else Path(args.resume)
-        if path is None:
-            print(f"[resume] no checkpoint in {out}/checkpoints: starting at step 0", flush=True)
-        else:
-            state = checkpoint.load(path, net, optimizer, scheduler)
-            if state["dataset_version_id"] != version.version_id:
-                raise ValueError(f"checkpoint trained on {state['dataset_version_id']}, not {version.version_id}")
-            if state.get("sft_checkpoint_id") != meta["sft_checkpoint_id"]:
-                raise ValueError(f"checkpoint {path} started from SFT checkpoint {state.get('sft_checkpoint')} "
-                                 f"(id {state.get('sft_checkpoint_id')}), not {args.model}")
-            old = state.get("config", {})
-            for key in ("seed", "batch", "group", "batching", "mu"):
-                if old.get(key) != getattr(args, key):
-                    raise ValueError(f"checkpoint {path} ran with --{key} {old.get(key)}, this run has "
-                                     f"{getattr(args, key)}: pass the same")
-            step = state["step"]
-            if backend_name == "vllm":
-                sync_vllm(engine, net)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" and not args.fsdp \
-        else contextlib.nullcontext()
+    if state:
+        if state.get("sft_checkpoint_id") != meta["sft_checkpoint_id"]:
+            raise ValueError(f"checkpoint {state['path']} started from SFT checkpoint {state.get('sft_checkpoint')} "
+                             f"(id {state.get('sft_checkpoint_id')}), not {args.model}")
+        step = state["step"]
+        if backend_name == "vllm":
+            sync_vllm(engine, net)
+    autocast = setup.autocast(env.device, args.fsdp)
     if args.fsdp and backend_name == "transformers":  # FSDP2 initialises on its root's first forward, not unshard()
         first = renderer.render(data.sides_of_row(plan.rows(step)[0])[0], completion=False)
         with torch.no_grad():
             forward(net, [first], [[tokenizer.convert_tokens_to_ids(IM_END)]], renderer.pad_id, env.device)
-
-    # ------------------------------------------------------------------------------------------- logging
-    metrics_path, samples_path = out / "metrics.jsonl", out / "samples.jsonl"
-    writer = None
-    if env.main:
-        for path in (metrics_path, samples_path):  # a resumed run rewrites the steps after its checkpoint
-            if path.exists():
-                path.write_text("".join(line + "\n" for line in path.read_text().splitlines()
-                                        if _step_of(line) is not None and _step_of(line) <= step))
-        (out / "run.json").write_text(json.dumps(meta, indent=2, default=str))
-        if args.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(out / "tb"), purge_step=step + 1)
-    bar = None
-    if env.main and args.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, initial=step, desc="grpo", dynamic_ncols=True)
+    log = RunLog(out, "grpo", meta, step, total, env.main, args.tensorboard, args.progress, also=("samples.jsonl",))
 
     # ---------------------------------------------------------------------------------------- training loop
     pad = renderer.pad_id
@@ -527,11 +448,7 @@ def main(argv=None) -> dict:
             part = policy_backward(net, ro, sc, args, env, pad, autocast, it)
             for k, v in part.items():
                 sums[k] = sums.get(k, 0.0) + v / args.mu
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, args.clip if args.clip > 0 else float("inf"))
-            grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            grad_norm = setup.optimizer_step(params, optimizer, scheduler, args.clip)
         step += 1
         if backend_name == "vllm":
             sync_vllm(engine, net)
@@ -540,56 +457,36 @@ def main(argv=None) -> dict:
         # 4. record: reward parts are global already (every rank scored the whole pool); the rest summed over ranks
         n = len(ro)
         lengths = torch.tensor([len(c) for c in ro.ids], dtype=torch.float64)
-        local = {"completion_tokens": lengths.sum(), "truncated": ro.finish.count("length"),
-                 "gen_found": sc.gen_found.float().sum(), "prompt_tokens": sum(r["prompt_len"] for r in ro.rendered),
-                 **sums}
-        keys = sorted(local)
-        tot = dict(zip(keys, dist.all_sum(torch.tensor([float(local[k]) for k in keys], dtype=torch.float64))))
+        tot = dist.all_sum_dict({"completion_tokens": lengths.sum(), "truncated": ro.finish.count("length"),
+                                 "gen_found": sc.gen_found.float().sum(),
+                                 "prompt_tokens": sum(r["prompt_len"] for r in ro.rendered), **sums})
         n_all, pool, is_q = n * env.world, sc.pool, sc.pool_role == rl_losses.QRY
-        rec = {"step": step, "loss": float(tot["loss"]), "reward": pool.reward.mean().item(),
+        rec = {"step": step, "loss": tot["loss"], "reward": pool.reward.mean().item(),
                "reward_qry": pool.reward[is_q].mean().item(), "reward_pos": pool.reward[~is_q].mean().item(),
                "r_format": pool.r_format.mean().item(), "r_emb": pool.r_emb.mean().item(),
                "rank": pool.rank.mean().item(), "gap": pool.gap.mean().item(),
                "adv_mean": sc.adv_all.mean().item(), "adv_std": sc.adv_all.std().item(),
                "zero_std": sc.zero_all.float().mean().item(), "in_loss": float(sum(sc.n_role) / n_all),
-               "kl": float(tot["kl"] / max(tot["tokens"], 1)), "clip_frac": float(tot["clipped"] / max(tot["tokens"], 1)),
-               "completion_len": float(tot["completion_tokens"] / n_all),
+               "kl": tot["kl"] / max(tot["tokens"], 1), "clip_frac": tot["clipped"] / max(tot["tokens"], 1),
+               "completion_len": tot["completion_tokens"] / n_all,
                "completion_len_max": float(dist.all_max(lengths.max())),
-               "truncated": float(tot["truncated"] / n_all), "gen_found": float(tot["gen_found"] / n_all),
+               "truncated": tot["truncated"] / n_all, "gen_found": tot["gen_found"] / n_all,
                "pool_pairs": args.batch, "pool_rollouts": n_all,
                "tokens": int(tot["completion_tokens"] + tot["prompt_tokens"]),
-               "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+               "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                "time_generate": t_gen, "time_score": t_score, "time_update": t_update,
                "step_time": time.time() - t0, "world": env.world, "sampling_seed": ro.seed}
         rec["rollouts_per_s"] = n_all / rec["step_time"]
-        if env.main:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(rec) + "\n")
-            if args.samples:
-                with samples_path.open("a") as f:
-                    for i in range(0, n, max(1, n // args.samples))[: args.samples]:
-                        f.write(json.dumps({"step": step, "side_id": ro.side_ids[i],
-                                            "role": "qry" if ro.role[i] == rl_losses.QRY else "pos",
-                                            "text": ro.texts[i], "reward": pool.reward[i].item(),
-                                            "advantage": sc.adv[i].item()}) + "\n")
-            if writer:
-                for k, v in rec.items():
-                    if k != "step":
-                        writer.add_scalar(f"grpo/{k}", v, step)
-            if bar:
-                bar.update(1)
-                bar.set_postfix(reward=f"{rec['reward']:.3f}", fmt=f"{rec['r_format']:.2f}", kl=f"{rec['kl']:.4f}")
+        shown = range(0, n, max(1, n // args.samples))[: args.samples] if args.samples else []
+        log.append("samples.jsonl", [{"step": step, "side_id": ro.side_ids[i],
+                                      "role": "qry" if ro.role[i] == rl_losses.QRY else "pos", "text": ro.texts[i],
+                                      "reward": pool.reward[i].item(), "advantage": sc.adv[i].item()} for i in shown])
+        log.step(rec, reward=f"{rec['reward']:.3f}", fmt=f"{rec['r_format']:.2f}", kl=f"{rec['kl']:.4f}")
         if args.save_every and (step % args.save_every == 0 or step == total):
             checkpoint.save(out, step, step, net, optimizer, scheduler, meta, keep=args.keep)
 
-    if bar:
-        bar.close()
-    if writer:
-        writer.close()
-    if args.export:
-        checkpoint.export(out / "model", net, tokenizer, renderer, {**meta, "steps": step})
-    dist.cleanup()
-    return {"steps": step, "out": str(out)}
+    log.close()
+    return setup.finish(args, out, net, tokenizer, renderer, meta, step)
 
 
 if __name__ == "__main__":

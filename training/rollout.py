@@ -10,11 +10,11 @@ the folder into the warehouse (umedata.rollouts) and training/score_rollouts.py 
 
 Choices:
   * Keyed, not logged: rollout_key = digest("rollout", checkpoint_id, side_id, k, sampling_id), with checkpoint_id
-    a content hash of the model folder's weight files and config (the same weights give the same id wherever they
-    live) and sampling_id a hash of the sampling settings. A run first reads the keys its folder's shards already
-    hold and generates only sides with a missing key, so a re-run generates nothing and a run killed at any
-    point (SIGKILL included) resumes where its last complete shard ended; a half-written shard has a temporary name
-    and is never read.
+    the content id of the model folder (training/ids.py: the one the embedding cache and GRPO use too; the same
+    files give the same id wherever they live) and sampling_id a hash of the sampling settings. A run first reads
+    the keys its folder's shards already hold and generates only sides with a missing key, so a re-run generates
+    nothing and a run killed at any point (SIGKILL included) resumes where its last complete shard ended; a
+    half-written shard has a temporary name and is never read.
   * Reproducible: sample k of a side draws from its own seeded stream (training/generation.py), so what a resumed
     run regenerates equals what the uninterrupted run would have written, on any number of ranks.
   * Data-parallel without collectives: under torchrun, rank r takes sides r, r + world, ... of the sorted list and
@@ -42,9 +42,7 @@ Run:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import sys
@@ -56,8 +54,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from training import data, generation
+from training import data, dist, generation, setup
 from training import model as model_lib
+from training.ids import checkpoint_id, digest
 from umedata.format import FORMAT_REGEX, FORMAT_VERSION
 
 READ_AT = "generated <gen_emb>, else the last completion token"
@@ -67,48 +66,9 @@ SCHEMA = pa.schema([
     ("prompt_tokens", pa.int32()), ("completion_tokens", pa.int32()), ("finish_reason", pa.string()),
     ("format_ok", pa.bool_()), ("gen_found", pa.bool_()), ("embedding", pa.list_(pa.float32())),
 ])
-# The files of a model folder that define its weights (checkpoint_id hashes these and config.json).
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 # ------------------------------------------------------------------------------------------------------------ ids
-def digest(*parts: str) -> str:
-    """umedata.ids.digest, restated here because training/ imports no umedata module but umedata.format: sha256 of
-    the parts joined by U+001F, first 32 hex characters (tests/test_training_rollout.py checks they agree)."""
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def model_folder(checkpoint: str) -> Path:
-    """The local folder of a model: the path itself, or a hub name's cached snapshot."""
-    path = Path(checkpoint)
-    if path.is_dir():
-        return path
-    from transformers.utils import cached_file
-
-    config = cached_file(checkpoint, "config.json", _raise_exceptions_for_missing_entries=False)
-    if not config:
-        raise FileNotFoundError(f"{checkpoint} is neither a model folder nor a model in the local hub cache")
-    return Path(config).parent
-
-
-def checkpoint_id(checkpoint: str) -> str:
-    """Content hash of the weight files and config.json of a model folder (names relative to it, so the same
-    weights give the same id wherever they live)."""
-    folder = model_folder(checkpoint)
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and (p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES)))
-    if not any(p.name.endswith(WEIGHT_SUFFIXES) for p in files):
-        raise FileNotFoundError(f"{folder} holds no weight files ({', '.join(WEIGHT_SUFFIXES)})")
-    parts = []
-    for p in files:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                h.update(block)
-        parts.append(f"{p.name}:{h.hexdigest()}")
-    return digest("checkpoint", *parts)
-
-
 def sampling_id(sampling: generation.Sampling) -> str:
     return digest("sampling", json.dumps(sampling.as_dict(), sort_keys=True))
 
@@ -213,12 +173,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="rows per embedding forward (default: the whole generation batch)")
     ap.add_argument("--gpu-memory-utilization", type=float, default=0.5, help="vLLM's share of the GPU (the "
                     "trainer's model shares it for the embedding forward)")
-    ap.add_argument("--min-pixels", type=int, default=784)
-    ap.add_argument("--max-pixels", type=int, default=2_359_296)
-    ap.add_argument("--video-max-pixels", type=int, default=None)
-    ap.add_argument("--max-length", type=int, default=12_288)
-    ap.add_argument("--blank-image", action=BOOL, default=True,
-                    help="a 28x28 white image on text-only sides, as in training (the reference's default)")
+    data.add_render_args(ap)
     ap.add_argument("--attn", default="sdpa")
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=0)
@@ -230,11 +185,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = torch.device(args.device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
+    env = dist.environment(args.device)  # no process group: ranks never wait on each other (module docstring)
+    rank, world, dev = env.rank, env.world, env.device
     out = Path(args.out)
     (out / "rollouts").mkdir(parents=True, exist_ok=True)
 
@@ -277,14 +229,11 @@ def main(argv=None) -> dict:
         hf, tokenizer = model_lib.load(args.checkpoint, attn_implementation=args.attn)
         ids = model_lib.add_embedding_tokens(hf, tokenizer)
         net = model_lib.EmbeddingModel(hf, ids["<disc_emb>"], ids["<gen_emb>"]).to(dev).eval()
-        renderer = data.Renderer(args.checkpoint, tokenizer, media_root=version.media_root(),
-                                 min_pixels=args.min_pixels, max_pixels=args.max_pixels,
-                                 video_max_pixels=args.video_max_pixels, blank_image=args.blank_image,
-                                 max_length=args.max_length)
+        renderer = data.Renderer.from_args(args.checkpoint, tokenizer, version.media_root(), args)
         backend = generation.backend(args.backend, net, tokenizer, model_dir=args.checkpoint, renderer=renderer,
                                      **({"gpu_memory_utilization": args.gpu_memory_utilization}
                                         if args.backend == "vllm" else {}))
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+        autocast = setup.autocast(dev)
         show = args.progress if args.progress is not None else (rank == 0 and sys.stderr.isatty())
         bar = None
         if show:

@@ -54,18 +54,14 @@ Run:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import math
 import time
 from pathlib import Path
 
 import torch
 
-from training import checkpoint, data, dist, losses
-from training import model as model_lib
-
-LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+from training import checkpoint, data, dist, losses, setup
+from training.run_log import RunLog
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -103,97 +99,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--batching", choices=data.BATCHING, default="single-dataset",
                     help="single-dataset: each optimiser step's global batch from one dataset (the reference); "
                          "mixed: all datasets shuffled together")
-    ap.add_argument("--min-pixels", type=int, default=784)
-    ap.add_argument("--max-pixels", type=int, default=2_359_296)
-    ap.add_argument("--video-max-pixels", type=int, default=None)
-    ap.add_argument("--max-length", type=int, default=12_288)
-    ap.add_argument("--blank-image", action=BOOL, default=True,
-                    help="a 28x28 white image on text-only sides, as the reference (and its checkpoints) expect")
+    data.add_render_args(ap)
     ap.add_argument("--workers", type=int, default=0, help="data loader processes")
-    # model
-    ap.add_argument("--train-vit", action=BOOL, default=False)
-    ap.add_argument("--train-merger", action=BOOL, default=True)
-    ap.add_argument("--train-llm", action=BOOL, default=True)
-    ap.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: full fine-tune)")
-    ap.add_argument("--lora-alpha", type=int, default=16)
-    ap.add_argument("--lora-dropout", type=float, default=0.0)
-    ap.add_argument("--grad-ckpt", action=BOOL, default=False,
-                    help="activation checkpointing (the reference uses it). Off by default: it changes memory and "
-                         "speed, not the result: it recomputes each layer's forward in the backward, a cost worth paying "
-                         "only where memory is short (a 2B model on one GPU)")
     ap.add_argument("--packed", action=BOOL, default=False, help="padding-free batches")
-    ap.add_argument("--attn", default="sdpa",
-                    help="sdpa | eager | flash_attention_2. The reference runs flash_attention_2; sdpa is the "
-                         "default because it needs no extra package and runs on CPU, with the same math")
-    ap.add_argument("--fsdp", action=BOOL, default=False)
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    # bookkeeping
-    ap.add_argument("--save-every", type=int, default=0)
-    ap.add_argument("--keep", type=int, default=2)
-    ap.add_argument("--resume", nargs="?", const="latest", default=None, help="checkpoint dir, or latest in --out")
-    ap.add_argument("--export", action=BOOL, default=True, help="write --out/model at the end")
-    ap.add_argument("--tensorboard", action=BOOL, default=True)
-    ap.add_argument("--progress", action=BOOL, default=True)
+    # model, parallelism, bookkeeping (the same flags as training/grpo.py's)
+    setup.add_model_args(ap)
+    setup.add_run_args(ap)
     return ap.parse_args(argv)
-
-
-def set_trainable(hf, args, token_ids: list[int]):
-    """Freeze / unfreeze parts; with LoRA, wrap with peft. Returns the (possibly wrapped) model."""
-    for name, p in hf.named_parameters():
-        if name.startswith("model.visual."):
-            p.requires_grad_(args.train_vit or (args.train_merger and ".merger." in name))
-        else:
-            p.requires_grad_(args.train_llm and not args.lora_r)
-    if not args.lora_r:
-        return hf
-    from peft import LoraConfig, get_peft_model
-
-    tied = hf.get_output_embeddings().weight.data_ptr() == hf.get_input_embeddings().weight.data_ptr()
-    tokens = {"embed_tokens": token_ids} if tied else {"embed_tokens": token_ids, "lm_head": token_ids}
-    save = (["visual"] if args.train_vit else ["merger"] if args.train_merger else None)
-    cfg = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                     target_modules=LLM_LINEAR, trainable_token_indices=tokens, modules_to_save=save)
-    return get_peft_model(hf, cfg)
-
-
-def wrap(net, env: dist.Env, args):
-    if args.fsdp:
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-
-        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) \
-            if env.device.type == "cuda" else MixedPrecisionPolicy()
-        hf = model_lib.core(net.hf)
-        for block in list(hf.model.language_model.layers) + list(hf.model.visual.blocks):
-            fully_shard(block, mp_policy=mp)
-        return fully_shard(net, mp_policy=mp)
-    if env.world > 1:
-        ids = [env.device.index] if env.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
-    return net
-
-
-def cosine_with_warmup(total: int, warmup: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return factor
-
-
-def to_device(batch: dict, device) -> dict:
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
-def sync_context(net, last: bool):
-    """Skip the gradient all-reduce on all but the last micro-batch of a step."""
-    if hasattr(net, "set_requires_gradient_sync"):  # FSDP2: a flag, set before every backward
-        net.set_requires_gradient_sync(last)
-        return contextlib.nullcontext()
-    if not last and hasattr(net, "no_sync"):  # DDP
-        return net.no_sync()
-    return contextlib.nullcontext()
 
 
 def compute_loss(net, batch: dict, args) -> tuple[torch.Tensor, dict]:
@@ -216,43 +128,17 @@ def compute_loss(net, batch: dict, args) -> tuple[torch.Tensor, dict]:
     return loss, parts
 
 
-def _step_of(line: str) -> int | None:
-    """The step of a metrics line; None for a line a killed run left half-written."""
-    try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    env = dist.setup(args.device)
+    env = setup.start(args)
     out = Path(args.out)
-    if env.main:
-        out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(args.seed)
 
     # -------------------------------------------------------------------------------------- data and model
     version = data.open_version(args.dataset)
     table = version.read_split(args.split)
-    hf, tokenizer = model_lib.load(args.model, attn_implementation=args.attn)
-    ids = model_lib.add_embedding_tokens(hf, tokenizer)
-    token_ids = [ids[t] for t in ids]
-    hf.config.use_cache = False
-    if args.grad_ckpt:
-        enable = getattr(hf, "activation_checkpointing_enable", None)  # the transformers 5 name
-        if enable is not None:
-            enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    hf = set_trainable(hf, args, token_ids)
-    net = model_lib.EmbeddingModel(hf, ids["<disc_emb>"], ids["<gen_emb>"]).to(env.device)
-    net = wrap(net, env, args)
-    renderer = data.Renderer(args.model, tokenizer, media_root=version.media_root(), min_pixels=args.min_pixels,
-                             max_pixels=args.max_pixels, video_max_pixels=args.video_max_pixels,
-                             blank_image=args.blank_image, max_length=args.max_length)
+    net, tokenizer = setup.trainable_model(args, env)
+    net = setup.wrap(net, env, args)
+    renderer = data.Renderer.from_args(args.model, tokenizer, version.media_root(), args)
     batches = data.PairBatches(table, renderer, args.micro_batch, env.world, env.rank, args.seed,
                                args.batching, args.hard_negatives, args.accum)
     if batches.unused and env.main:
@@ -260,52 +146,19 @@ def main(argv=None) -> dict:
               f"{batches.global_batch} are never drawn: {batches.unused}", flush=True)
     total = args.steps or max(1, int(args.epochs * batches.per_epoch) // args.accum)
 
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.999))
+    params, optimizer = setup.adamw(net, args)
     warmup = max(1, math.ceil(args.warmup * total)) if args.warmup > 0 else 0
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, setup.cosine_with_warmup(total, warmup))
     meta = {"dataset_version_id": version.version_id, "dataset": str(args.dataset),
             "format_version": version.manifest["format_version"], "base_model": str(args.model),
             "config": vars(args), "world_size": env.world,
             "global_batch": batches.global_batch, "unused_datasets": batches.unused}
-
-    step = 0
-    if args.resume:
-        path = checkpoint.latest(out) if args.resume == "latest" else Path(args.resume)
-        if path is None:
-            print(f"[resume] no checkpoint in {out}/checkpoints: starting at step 0", flush=True)
-        else:
-            state = checkpoint.load(path, net, optimizer, scheduler)
-            if state["dataset_version_id"] != version.version_id:
-                raise ValueError(f"checkpoint trained on {state['dataset_version_id']}, not {version.version_id}")
-            # The batch plan is a function of these: resuming under others would silently change the data order.
-            old = state.get("config", {})
-            old_batching = old.get("batching") or ("single-dataset" if old.get("single_dataset") else "mixed")
-            for key, was, now in (("seed", old.get("seed"), args.seed), ("batching", old_batching, args.batching),
-                                  ("accum", old.get("accum"), args.accum)):
-                if was != now:
-                    raise ValueError(f"checkpoint {path} ran with --{key} {was}, this run has {now}: pass the same")
-            step = state["step"]
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" and not args.fsdp \
-        else contextlib.nullcontext()
-
-    # ------------------------------------------------------------------------------------------- logging
-    metrics_path = out / "metrics.jsonl"
-    writer = None
-    if env.main:
-        if metrics_path.exists():  # a resumed run rewrites the steps after its checkpoint
-            metrics_path.write_text("".join(line + "\n" for line in metrics_path.read_text().splitlines()
-                                            if _step_of(line) is not None and _step_of(line) <= step))
-        (out / "run.json").write_text(json.dumps(meta, indent=2, default=str))
-        if args.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(out / "tb"), purge_step=step + 1)
-    bar = None
-    if env.main and args.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, initial=step, desc="sft", dynamic_ncols=True)
+    # the batch plan is a function of seed, batching and accum: a resume under others would change the data order
+    state = setup.resume(args.resume, out, net, optimizer, scheduler, version.version_id,
+                         {"seed": args.seed, "batching": args.batching, "accum": args.accum})
+    step = state["step"] if state else 0
+    autocast = setup.autocast(env.device, args.fsdp)
+    log = RunLog(out, "sft", meta, step, total, env.main, args.tensorboard, args.progress)
 
     # ---------------------------------------------------------------------------------------- training loop
     stream = iter(data.loader(batches, step * args.accum, total * args.accum, args.workers))
@@ -314,52 +167,31 @@ def main(argv=None) -> dict:
         t0 = time.time()
         sums: dict[str, float] = {}
         for micro in range(args.accum):
-            batch = to_device(next(stream), env.device)
-            last = micro == args.accum - 1
-            with sync_context(net, last):
-                with autocast:  # forward only: backward runs in the dtypes the forward chose
+            batch = data.to_device(next(stream), env.device)
+            with setup.sync_context(net, last=micro == args.accum - 1):
+                with autocast:
                     loss, parts = compute_loss(net, batch, args)
                 (loss / args.accum).backward()
             parts["loss"] = loss.item()
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, args.clip if args.clip > 0 else float("inf"))
-        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        grad_norm = setup.optimizer_step(params, optimizer, scheduler, args.clip)
         step += 1
 
         # Per-step record: averaged over micro-batches and ranks; token counts summed.
-        keys = sorted(sums)
-        totals = dist.all_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64))
-        rec = {k: float(v) / (args.accum * env.world) for k, v in zip(keys, totals)}
+        totals = dist.all_sum_dict(sums)
+        rec = {k: v / (args.accum * env.world) for k, v in totals.items()}
         for k in ("tokens", "labelled_tokens", "truncated"):
-            rec[k] = int(totals[keys.index(k)])
-        rec.update(step=step, lr=scheduler.get_last_lr()[0], grad_norm=float(grad_norm),
-                   step_time=time.time() - t0, world=env.world)
+            rec[k] = int(totals[k])
+        rec.update(step=step, lr=scheduler.get_last_lr()[0], grad_norm=grad_norm, step_time=time.time() - t0,
+                   world=env.world)
         rec["tokens_per_s"] = rec["tokens"] / rec["step_time"]
-        if env.main:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(rec) + "\n")
-            if writer:
-                for k, v in rec.items():
-                    if k != "step":
-                        writer.add_scalar(f"sft/{k}", v, step)
-            if bar:
-                bar.update(1)
-                bar.set_postfix(loss=f"{rec['loss']:.3f}", gen=f"{rec['nce_gen']:.3f}", disc=f"{rec['nce_disc']:.3f}")
+        log.step(rec, loss=f"{rec['loss']:.3f}", gen=f"{rec['nce_gen']:.3f}", disc=f"{rec['nce_disc']:.3f}")
         if args.save_every and (step % args.save_every == 0 or step == total):
             checkpoint.save(out, step, step * args.accum, net, optimizer, scheduler, meta, keep=args.keep)
 
-    if bar:
-        bar.close()
-    if writer:
-        writer.close()
-    if args.export:
-        checkpoint.export(out / "model", net, tokenizer, renderer, {**meta, "steps": step})
-    dist.cleanup()
-    return {"steps": step, "out": str(out)}
+    log.close()
+    return setup.finish(args, out, net, tokenizer, renderer, meta, step)
 
 
 if __name__ == "__main__":
