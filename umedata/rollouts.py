@@ -69,6 +69,10 @@ class LoadSummary:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def refused(self, reason: str, n: int = 1) -> None:
+        self.quarantined += n
+        self.reasons[reason] = self.reasons.get(reason, 0) + n
+
 
 def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     fs, path = open_dir(folder)
@@ -125,9 +129,31 @@ def _split(checked: pa.Table, rel: str, quarantine: _Quarantine, describe: tuple
         where = f"{rel}:{r['rn']}"
         detail = ", ".join([where, *(f"{c}={r[c]}" for c in describe)])
         quarantine.add(r[key] if key and r[key] else where, r["problem"], detail)
-        summary.reasons[r["problem"]] = summary.reasons.get(r["problem"], 0) + 1
-    summary.quarantined += bad.num_rows
+        summary.refused(r["problem"])
     return checked.filter(pc.is_null(problem))
+
+
+def _read_shard(fs: Any, folder: str, rel: str, columns: tuple[str, ...], quarantine: _Quarantine,
+                summary: LoadSummary, committer: Any) -> pa.Table | None:
+    """A shard's rows (with their row numbers `rn`), counted in the summary; None when it cannot be read or lacks a
+    column of the contract: then the whole shard is one quarantine row (bad_shard), committed at once."""
+    summary.shards += 1
+    try:
+        shard = _read(fs, folder, rel, columns)
+    except Exception as exc:  # unreadable, or a column of the contract missing: the whole shard
+        quarantine.add(f"{folder}/{rel}", "bad_shard", f"{type(exc).__name__}: {exc}"[:500])
+        summary.refused("bad_shard")
+        committer.add({"quarantine": quarantine.take()})
+        return None
+    summary.rows += shard.num_rows
+    return shard
+
+
+def _check(warehouse: Warehouse, name: str, shard: pa.Table, query: str, params: dict[str, Any]) -> pa.Table:
+    """The shard's rows as the check query judges them (a `problem` column), the shard registered as `name`."""
+    with warehouse.reader() as con:
+        sql.temp_table(con, name, shard)
+        return sql.query(con, query, params)
 
 
 def load(warehouse: Warehouse, folder: str | os.PathLike[str], rows_per_commit: int = DEFAULT_ROWS_PER_COMMIT) -> LoadSummary:
@@ -165,19 +191,10 @@ def load_rollouts(warehouse: Warehouse, folder: str | os.PathLike[str],
               "format_regex": "(?s)" + FORMAT_REGEX.pattern}
     with warehouse.committer(rows_per_commit, on_counts=_tally(summary, "rollouts")) as committer:
         for rel, fs in _shards(folder, "rollouts/part-*.parquet"):
-            summary.shards += 1
-            try:
-                shard = _read(fs, folder, rel, ROLLOUT_COLUMNS)
-            except Exception as exc:  # unreadable, or a column of the contract missing: the whole shard
-                quarantine.add(f"{folder}/{rel}", "bad_shard", f"{type(exc).__name__}: {exc}"[:500])
-                summary.quarantined += 1
-                summary.reasons["bad_shard"] = summary.reasons.get("bad_shard", 0) + 1
-                committer.add({"quarantine": quarantine.take()})
+            shard = _read_shard(fs, folder, rel, ROLLOUT_COLUMNS, quarantine, summary, committer)
+            if shard is None:
                 continue
-            summary.rows += shard.num_rows
-            with warehouse.reader() as con:
-                sql.temp_table(con, "shard_rows", shard)
-                checked = sql.query(con, "rollouts_check", params)
+            checked = _check(warehouse, "shard_rows", shard, "rollouts_check", params)
             good = _split(checked, rel, quarantine, ("rollout_key", "side_id", "k"), summary, key="rollout_key")
             n = good.num_rows
             rows = pa.table({
@@ -238,20 +255,11 @@ def load_scores(warehouse: Warehouse, folder: str | os.PathLike[str],
     pools: set[int] = set()
     with warehouse.committer(rows_per_commit, on_counts=_tally(summary, "rollout_rewards")) as committer:
         for rel, fs in _shards(folder, "rewards-*.parquet"):
-            summary.shards += 1
-            try:
-                shard = _read(fs, folder, rel, REWARD_COLUMNS)
-            except Exception as exc:
-                quarantine.add(f"{folder}/{rel}", "bad_shard", f"{type(exc).__name__}: {exc}"[:500])
-                summary.quarantined += 1
-                summary.reasons["bad_shard"] = summary.reasons.get("bad_shard", 0) + 1
-                committer.add({"quarantine": quarantine.take()})
+            shard = _read_shard(fs, folder, rel, REWARD_COLUMNS, quarantine, summary, committer)
+            if shard is None:
                 continue
-            summary.rows += shard.num_rows
-            with warehouse.reader() as con:
-                sql.temp_table(con, "score_rows", shard)
-                checked = sql.query(con, "rollouts_reward_check", {
-                    "tolerance": TOLERANCE, "run_id": manifest["run_id"], "run_source": run_source(manifest["run_id"])})
+            checked = _check(warehouse, "score_rows", shard, "rollouts_reward_check", {
+                "tolerance": TOLERANCE, "run_id": manifest["run_id"], "run_source": run_source(manifest["run_id"])})
             good = _split(checked, rel, quarantine, ("pair_id", "role", "rollout_key"), summary)
             pools.update(pc.unique(good.column("pool_id")).to_pylist())
             rows = pa.table({"scoring_id": pa.array([sid] * good.num_rows, pa.string()),
