@@ -25,6 +25,7 @@ from umedata import sql
 from umedata.checks.rules import MEASURE_VERSION, RULES
 from umedata.errors import UserError
 from umedata.ids import digest
+from umedata.toml_config import read_toml, refuse_unknown
 
 CHECKS_KEYS = {"student", "suite_sample_rows", "suites_dir"}
 # Settings that change nothing a verdict depends on: left out of the checks version.
@@ -121,9 +122,7 @@ def _rule_settings(name: str, data: dict[str, Any], where: str) -> RuleSettings:
     allowed = {"enabled", rule.op, *rule.params}
     if other in data:
         raise ChecksConfigError(f"{where}: rule {name!r} takes `{rule.op}`, not `{other}` ({rule.about})")
-    unknown = set(data) - allowed
-    if unknown:
-        raise ChecksConfigError(f"{where}: unknown keys for rule {name!r}: {sorted(unknown)} (allowed: {sorted(allowed)})")
+    refuse_unknown(data, allowed, ChecksConfigError, f"{where}: unknown keys for rule {name!r}")
     if rule.op not in data:
         raise ChecksConfigError(f"{where}: rule {name!r} needs a `{rule.op}` threshold")
     missing = [p for p in rule.params if p not in data]
@@ -136,17 +135,11 @@ def _rule_settings(name: str, data: dict[str, Any], where: str) -> RuleSettings:
 
 
 def from_dict(data: dict[str, Any], sources: list[str] | None = None) -> ChecksConfig:
-    unknown = set(data) - {"checks", "rules", "datasets"}
-    if unknown:
-        raise ChecksConfigError(f"unknown sections in the thresholds file: {sorted(unknown)}")
+    refuse_unknown(data, {"checks", "rules", "datasets"}, ChecksConfigError, "unknown sections in the thresholds file")
     checks = data.get("checks", {})
-    bad = set(checks) - CHECKS_KEYS
-    if bad:
-        raise ChecksConfigError(f"unknown [checks] keys: {sorted(bad)} (allowed: {sorted(CHECKS_KEYS)})")
+    refuse_unknown(checks, CHECKS_KEYS, ChecksConfigError, "unknown [checks] keys")
     rules_data = data.get("rules", {})
-    bad = set(rules_data) - set(RULES)
-    if bad:
-        raise ChecksConfigError(f"unknown rules: {sorted(bad)} (known: {sorted(RULES)})")
+    refuse_unknown(rules_data, RULES, ChecksConfigError, "unknown rules")
     missing = set(RULES) - set(rules_data)
     if missing:
         raise ChecksConfigError(f"rules without settings: {sorted(missing)}")
@@ -179,15 +172,8 @@ def load_config(path: str | Path | None = None, *, student: str | None = None,
     data = tomllib.loads(defaults_text())
     sources = ["umedata/schemas/checks/defaults.toml"]
     if path:
-        p = Path(path)
-        if not p.is_file():
-            raise ChecksConfigError(f"no thresholds file {p}")
-        try:
-            user = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ChecksConfigError(f"{p}: {exc}") from None
-        data = _merge(data, user)
-        sources.append(str(p.resolve()))
+        data = _merge(data, read_toml(path, ChecksConfigError, "thresholds file"))
+        sources.append(str(Path(path).resolve()))
     if overrides:
         data = _merge(data, overrides)
     if student is not None:

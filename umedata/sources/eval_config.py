@@ -18,12 +18,12 @@ Relative roots resolve against the file's folder, so a config travels with its d
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from umedata.errors import UserError
+from umedata.toml_config import read_toml, refuse_unknown
 
 EVAL_LAYOUTS = ("mmeb_eval", "video_eval", "beir")
 CATEGORIES = ("image", "video", "visdoc")
@@ -84,21 +84,12 @@ class EvalSetSpec:
 def load_eval_sets(path: str | Path) -> list[EvalSetSpec]:
     """Every `[[eval_set]]` of a TOML file, validated; relative roots resolve against the file's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise EvalConfigError(f"{path}: no such eval-set config")
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise EvalConfigError(f"{path}: not valid TOML: {exc}") from None
-    extra = set(doc) - {"eval_set"}
-    if extra:
-        raise EvalConfigError(f"{path}: unknown top-level key(s) {sorted(extra)}; expected [[eval_set]] tables")
+    doc = read_toml(path, EvalConfigError, "eval-set config")
+    refuse_unknown(doc, {"eval_set"}, EvalConfigError, f"{path}: unknown top-level key(s), expected [[eval_set]] tables")
     specs, names = [], set()
     for i, entry in enumerate(doc.get("eval_set", [])):
         where = f"{path}: [[eval_set]] #{i + 1}: "
-        unknown = set(entry) - _KEYS
-        if unknown:
-            raise EvalConfigError(f"{where}unknown key(s) {sorted(unknown)} (known: {sorted(_KEYS)})")
+        refuse_unknown(entry, _KEYS, EvalConfigError, f"{where}unknown key(s)")
         for key in ("name", "layout", "path"):
             if not entry.get(key):
                 raise EvalConfigError(f"{where}needs {key!r}")
