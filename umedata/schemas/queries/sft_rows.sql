@@ -3,8 +3,8 @@
 -- sorting wide rows here.
 -- Relation: kept(pair_id, split, split_group, qry_annotation_id, pos_annotation_id) - the annotations were chosen
 -- at selection time and are joined by id here, so a teacher committing meanwhile cannot change the result.
--- Media are references {bytes: NULL, path: "<sha[:2]>/<sha>.<ext>"} into the media store (ext from the file
--- name, else the decoded format); a video entry expands to its frames, in order, as the side's one video.
+-- Media are references into the media store, images in order and a video's frames in order as the side's one
+-- video (views/version_sides.sql).
 -- $format_version: umedata.format.FORMAT_VERSION.
 WITH kp AS (
     SELECT p.pair_id, p.source, p.dataset_name, p.modality, p.task, p.split AS source_split, p.qry_side_id,
@@ -19,44 +19,8 @@ needed AS (
     UNION ALL
     SELECT unnest(negatives) FROM kp
 ),
-entries AS (
-    SELECT s.side_id, unnest(s.media) AS sha, generate_subscripts(s.media, 1) AS i
-    FROM sides s
-    WHERE len(s.media) > 0 AND s.side_id IN (SELECT side_id FROM needed)
-),
-files AS (
-    SELECT e.side_id, e.i, 0 AS j, m.sha256, m.kind = 'frame' AS is_frame, m.path, m.format
-    FROM entries e
-    JOIN media m ON m.sha256 = e.sha AND m.kind <> 'video'
-    UNION ALL
-    SELECT e.side_id, e.i, vf.frame_index + 1 AS j, f.sha256, TRUE AS is_frame, f.path, f.format
-    FROM entries e
-    JOIN media v ON v.sha256 = e.sha AND v.kind = 'video'
-    JOIN video_frames vf ON vf.video_sha256 = v.sha256
-    JOIN media f ON f.sha256 = vf.frame_sha256
-),
-refs AS (
-    SELECT side_id, i, j, is_frame,
-           {'bytes': NULL::BLOB,
-            'path': substr(sha256, 1, 2) || '/' || sha256 || '.'
-                    || lower(coalesce(nullif(regexp_extract(path, '\.([A-Za-z0-9]{1,8})$', 1), ''), format, 'bin'))
-           } AS ref
-    FROM files
-),
-side_refs AS (
-    SELECT side_id,
-           list(ref ORDER BY i, j) FILTER (WHERE NOT is_frame) AS images,
-           list(ref ORDER BY i, j) FILTER (WHERE is_frame) AS video
-    FROM refs
-    GROUP BY side_id
-),
 full_sides AS (
-    SELECT s.side_id, s.text,
-           coalesce(r.images, []::STRUCT(bytes BLOB, path VARCHAR)[]) AS images,
-           coalesce(r.video, []::STRUCT(bytes BLOB, path VARCHAR)[]) AS video
-    FROM sides s
-    LEFT JOIN side_refs r ON r.side_id = s.side_id
-    WHERE s.side_id IN (SELECT side_id FROM needed)
+    SELECT side_id, text, images, video FROM version_sides((SELECT list(side_id) FROM needed))
 ),
 negs AS (
     SELECT n.pair_id,
