@@ -93,6 +93,25 @@ def run(con: duckdb.DuckDBPyConnection, stmt: str, params: Mapping[str, Any] | N
     return rel.to_arrow_table() if rel is not None else pa.table({})
 
 
+def stream(
+    con: duckdb.DuckDBPyConnection,
+    name: str | Path,
+    params: Mapping[str, Any] | None = None,
+    batch_rows: int = 10_000,
+) -> pa.RecordBatchReader:
+    """A one-statement query file as Arrow record batches, produced while they are read (memory: one batch)."""
+    return stream_text(con, text(name).strip().rstrip(";"), params, batch_rows)
+
+
+def stream_text(
+    con: duckdb.DuckDBPyConnection, stmt: str, params: Mapping[str, Any] | None = None, batch_rows: int = 10_000
+) -> pa.RecordBatchReader:
+    """One statement given as text, as Arrow record batches (read them fully before the next query on `con`)."""
+    bound = _bind(stmt, params)
+    rel = con.sql(stmt, params=bound) if bound else con.sql(stmt)
+    return rel.to_arrow_reader(batch_rows)
+
+
 def execute(
     con: duckdb.DuckDBPyConnection,
     name: str | Path,
