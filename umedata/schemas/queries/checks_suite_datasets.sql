@@ -3,10 +3,7 @@
 -- sides used by no pair are counted under '(no pair)'.
 -- Parameters: $batch_id, $checks_version.
 WITH batch AS (
-    SELECT a.*
-    FROM annotations a
-    LEFT JOIN teacher_requests r ON r.request_key = a.request_key
-    WHERE coalesce(r.run_id, 'import:' || a.origin) = $batch_id
+    SELECT * FROM checks_batch_annotations($batch_id)
 ),
 verdict AS (
     SELECT c.annotation_id, bool_and(c.passed) AS passed

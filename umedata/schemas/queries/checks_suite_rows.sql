@@ -3,10 +3,7 @@
 -- batch gives the same sample, and it is spread over the whole batch.
 -- Parameters: $batch_id, $checks_version, $n.
 WITH batch AS (
-    SELECT a.*
-    FROM annotations a
-    LEFT JOIN teacher_requests r ON r.request_key = a.request_key
-    WHERE coalesce(r.run_id, 'import:' || a.origin) = $batch_id
+    SELECT * FROM checks_batch_annotations($batch_id)
 ),
 sample AS (
     SELECT * FROM batch ORDER BY hash(annotation_id), annotation_id LIMIT $n
