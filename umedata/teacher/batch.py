@@ -35,7 +35,7 @@ from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
 from umedata.teacher.producer import Producer
 from umedata.teacher.results import KeyMeta
-from umedata.teacher.run import ImportSummary, RunOptions, RunRecord, RunSummary, Selection, new_run_id
+from umedata.teacher.run import ImportSummary, RecordedRun, RunOptions, RunRecord, RunSummary, Selection, new_run_id
 from umedata.warehouse import Warehouse
 
 
@@ -89,7 +89,7 @@ class _FileWriter:
         return self.files
 
 
-class BatchExport:
+class BatchExport(RecordedRun):
     """Export pending requests as Batch API files; see the module docstring. `run()` returns the run summary;
     `files` lists what was written."""
 
@@ -113,13 +113,6 @@ class BatchExport:
         served = [e.served_model for e in cfg.endpoints if e.served_model]
         self.wire_model = served[0] if served else cfg.model  # the name the batch provider knows the model by
         self.files: list[BatchFile] = []
-
-    @property
-    def run_id(self) -> str:
-        return self.record.run_id
-
-    def progress(self) -> dict[str, Any]:
-        return self.record.progress()
 
     def run(self) -> RunSummary:
         record, producer, b = self.record, self.producer, self.cfg.batch

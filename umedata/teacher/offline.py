@@ -32,7 +32,7 @@ from umedata.teacher import offline_sight as sight
 from umedata.teacher.config import TeacherConfig
 from umedata.teacher.keys import PreparedRequest
 from umedata.teacher.producer import Producer
-from umedata.teacher.run import RunOptions, RunSummary, Selection
+from umedata.teacher.run import RecordedRun, RunOptions, RunSummary, Selection
 from umedata.warehouse import Warehouse
 
 _TOKENS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE, GEN_EMB, DISC_EMB, IM_END)
@@ -187,7 +187,7 @@ def reply_body(req: PreparedRequest, model: str) -> dict[str, Any]:
     }
 
 
-class OfflineRun:
+class OfflineRun(RecordedRun):
     """One run of the stand-in (backend "offline"): claims chunks, answers them, commits every `commit_every`
     results or `commit_interval_s` seconds."""
 
@@ -200,13 +200,6 @@ class OfflineRun:
         self.record = opts.record(wh, cfg, selection)
         self.producer = Producer(self.record, wait_for_leases=opts.wait_for_leases, retry_failed=opts.retry_failed,
                                  spill_dir=opts.spill_dir)
-
-    @property
-    def run_id(self) -> str:
-        return self.record.run_id
-
-    def progress(self) -> dict[str, Any]:
-        return self.record.progress()
 
     def run(self) -> RunSummary:
         record, producer, cfg = self.record, self.producer, self.cfg

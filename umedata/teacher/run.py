@@ -334,3 +334,16 @@ class RunRecord:
             self.on_progress(self.progress())
         except Exception as exc:  # a display problem must not stop the run
             log.debug("progress callback failed: %s", exc)
+
+
+class RecordedRun:
+    """What a consumer (offline, batch export) shows of its run's books: the run id and the progress snapshot."""
+
+    record: RunRecord
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    def progress(self) -> dict[str, Any]:
+        return self.record.progress()
