@@ -32,6 +32,15 @@ def root(tmp_path):
     return r
 
 
+# The sides both layouts make of the fixture's rows (prompts stripped, tags gone, blank.jpg = text only).
+SIDE_TEXTS = {"Represent the given image for classification", "cat", "Represent the given video.", "a moving dot"}
+
+
+def video_frames(root) -> list[str]:
+    """The content ids of the fixture's one video's three frames, in order."""
+    return [sha(root / "video" / "v1" / f"{k}.png") for k in range(3)]
+
+
 def sft_rows():
     return [
         {
@@ -81,15 +90,10 @@ def test_sft_rows_land_with_stripped_text_and_imported_annotations(warehouse, ro
     assert (s.pairs_new, s.quarantined, s.annotations_new) == (2, 0, 5)
 
     cat = sha(root / "images" / "voc" / "cat.jpg")
-    frames = [sha(root / "video" / "v1" / f"{k}.png") for k in range(3)]
+    frames = video_frames(root)
     video = video_sha256(frames)
     sides = sides_by_text(warehouse)
-    assert set(sides) == {
-        "Represent the given image for classification",
-        "cat",
-        "Represent the given video.",
-        "a moving dot",
-    }
+    assert set(sides) == SIDE_TEXTS
     assert sides["Represent the given image for classification"]["media"] == [cat]
     assert sides["cat"]["media"] == [] and sides["cat"]["modality"] == "text"  # blank.jpg: text-only
     assert (
@@ -206,15 +210,9 @@ def test_rl_rows(warehouse, root):
     s = ingest_source(warehouse, source(root, "ume_r1_rl", DatasetSpec(None, "rl.jsonl", split="rl")))
     assert (s.pairs_new, s.quarantined, s.annotations_new) == (2, 0, 0)
     sides = sides_by_text(warehouse)
-    assert set(sides) == {
-        "Represent the given image for classification",
-        "cat",
-        "Represent the given video.",
-        "a moving dot",
-    }
+    assert set(sides) == SIDE_TEXTS
     assert sides["cat"]["media"] == []
-    frames = [sha(root / "video" / "v1" / f"{k}.png") for k in range(3)]
-    assert sides["Represent the given video."]["media"] == [video_sha256(frames)]
+    assert sides["Represent the given video."]["media"] == [video_sha256(video_frames(root))]
     pairs = rows(warehouse, "SELECT dataset_name, split, modality FROM pairs ORDER BY source_row")
     assert pairs == [
         {"dataset_name": "VOC2007", "split": "rl", "modality": "image"},
