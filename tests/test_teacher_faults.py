@@ -86,32 +86,38 @@ def test_failed_keys_are_retried_by_a_later_run_and_their_quarantine_cleared(war
     assert warehouse.sql("SELECT count(*) AS n FROM validated_annotations")["n"][0].as_py() == 6
 
 
+KEY_ENV = "UMEDATA_TEST_TEACHER_KEY"
+
+
+def key_from_env(monkeypatch, url: str, key: str | None):
+    """A config whose endpoint reads its API key from KEY_ENV, which holds `key` (None: the variable is unset)."""
+    if key is None:
+        monkeypatch.delenv(KEY_ENV, raising=False)
+    else:
+        monkeypatch.setenv(KEY_ENV, key)
+    return th.config(url, endpoint={"api_key_env": KEY_ENV})
+
+
 def test_api_key_comes_from_the_environment(warehouse, tmp_path, monkeypatch):
     th.seed(warehouse, tmp_path, n_pairs=3, images=False)
-    monkeypatch.setenv("UMEDATA_TEST_TEACHER_KEY", "sk-good-0123")
     with OpenAIServer(Script(require_key="sk-good-0123")) as srv:
-        cfg = th.config(srv.url, endpoint={"api_key_env": "UMEDATA_TEST_TEACHER_KEY"})
-        summary = OnlineRun(warehouse, cfg).run()
+        summary = OnlineRun(warehouse, key_from_env(monkeypatch, srv.url, "sk-good-0123")).run()
         assert srv.stats.auth_failures == 0
     assert summary.ok == 6
 
 
 def test_missing_key_fails_before_anything_is_leased(warehouse, tmp_path, monkeypatch):
     th.seed(warehouse, tmp_path, n_pairs=3, images=False)
-    monkeypatch.delenv("UMEDATA_TEST_TEACHER_KEY", raising=False)
-    cfg = th.config("http://127.0.0.1:9/v1", endpoint={"api_key_env": "UMEDATA_TEST_TEACHER_KEY"})
     with pytest.raises(MissingCredential):
-        OnlineRun(warehouse, cfg).run()
+        OnlineRun(warehouse, key_from_env(monkeypatch, "http://127.0.0.1:9/v1", None)).run()
     assert warehouse.sql("SELECT count(*) AS n FROM teacher_requests")["n"][0].as_py() == 0
 
 
 def test_refused_credentials_stop_the_run_and_release_its_leases(warehouse, tmp_path, monkeypatch):
     th.seed(warehouse, tmp_path, n_pairs=10, images=False)
-    monkeypatch.setenv("UMEDATA_TEST_TEACHER_KEY", "sk-wrong-0123")
     with OpenAIServer(Script(require_key="sk-good-0123")) as srv:
-        cfg = th.config(srv.url, endpoint={"api_key_env": "UMEDATA_TEST_TEACHER_KEY"})
         with pytest.raises(FatalEndpointError):
-            OnlineRun(warehouse, cfg).run()
+            OnlineRun(warehouse, key_from_env(monkeypatch, srv.url, "sk-wrong-0123")).run()
     held = warehouse.sql(
         "SELECT count(*) AS n FROM teacher_requests WHERE status = 'leased' AND lease_until > now()"
     )["n"][0].as_py()
