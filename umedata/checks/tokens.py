@@ -20,6 +20,7 @@ through `encode_batch` and says so in `self.mode`. Piece counts are looked up by
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +28,9 @@ import numpy as np
 import polars as pl
 
 from umedata.checks.config import ChecksConfigError, file_sha
+from umedata.checks.text import split_unsafe
 
 log = logging.getLogger("umedata.checks")
-_SPLIT_UNSAFE = r"\s | \s"  # a space next to other whitespace: the tokenizer may group the run differently
 VERIFY_TEXTS = 256
 KNOWN_MAX = 5_000_000  # distinct pieces whose counts are kept between calls
 _FIRST = np.uint64(0x9E3779B97F4A7C15)  # salts the hash of a row's first piece (it is counted without its space)
@@ -38,26 +39,40 @@ _FIRST = np.uint64(0x9E3779B97F4A7C15)  # salts the hash of a row's first piece 
 @dataclass
 class Words:
     """The space-split pieces of a column of texts, flat and in row order: the row of each piece, the piece, its
-    64-bit hash and whether it opens its row. Split once, shared by token counting and the word-level rules."""
+    64-bit hash, whether it opens its row, and where each row's pieces start. Split once, shared by token counting
+    and the word-level rules. Every row has at least one piece ("" splits into [""])."""
 
     rows: int
     i: np.ndarray  # int64 row of each piece
     w: pl.Series  # the piece (may be "": two spaces in a row)
     h: np.ndarray  # uint64 hash of the piece
     first: np.ndarray  # bool: the row's first piece
+    start: np.ndarray  # int64 index of each row's first piece (rows + 1 entries: the last is the total)
 
     @classmethod
     def of(cls, texts: pl.Series) -> Words:
         n = len(texts)
-        flat = pl.DataFrame({"i": np.arange(n, dtype=np.int64), "w": texts.cast(pl.String).fill_null("").str.split(" ")}
-                            ).explode("w")
-        i = flat.get_column("i").to_numpy()
-        w = flat.get_column("w")
-        first = np.empty(len(i), dtype=bool)
-        if len(i):
-            first[0] = True
-            np.not_equal(i[1:], i[:-1], out=first[1:])
-        return cls(n, i, w, w.hash(seed=7).to_numpy(), first)
+        split = texts.cast(pl.String).fill_null("").str.split(" ")
+        per_row = split.list.len().to_numpy().astype(np.int64)
+        start = np.zeros(n + 1, np.int64)
+        np.cumsum(per_row, out=start[1:])
+        w = split.explode()
+        first = np.zeros(len(w), dtype=bool)
+        first[start[:-1]] = True
+        return cls(n, np.repeat(np.arange(n, dtype=np.int64), per_row), w, w.hash(seed=7).to_numpy(), first, start)
+
+    def tail(self, rows: int) -> Words:
+        """The pieces of the last `rows` rows, renumbered from 0 (for a Words made over two columns one after the
+        other: Words.of(pl.concat([a, b])).tail(len(b)) is Words.of(b))."""
+        begin = int(self.start[self.rows - rows])
+        return Words(rows, self.i[begin:] - (self.rows - rows), self.w.slice(begin), self.h[begin:],
+                     self.first[begin:], self.start[self.rows - rows:] - begin)
+
+    def head(self, rows: int) -> Words:
+        """The pieces of the first `rows` rows (a view: no copy of the arrays)."""
+        end = int(self.start[rows])
+        return Words(rows, self.i[:end], self.w.slice(0, end), self.h[:end], self.first[:end],
+                     self.start[:rows + 1])
 
 
 def resolve(student: str) -> Path:
@@ -86,6 +101,9 @@ def resolve(student: str) -> Path:
 
 
 class TokenCounter:
+    """Counts texts in the student's tokens. Safe to share between threads: the piece counts learnt so far are one
+    immutable table swapped under a lock, so a thread reads a consistent table while another adds to it."""
+
     def __init__(self, path: Path):
         from tokenizers import Tokenizer
 
@@ -93,7 +111,9 @@ class TokenCounter:
         self.sha = file_sha(path)
         self.tok = Tokenizer.from_file(str(path))
         self.mode: str | None = None  # "pieces" (verified) | "whole" (additivity failed: every text encoded)
-        self._known = pl.DataFrame(schema={"k": pl.UInt64, "n": pl.Int64})  # piece key -> tokens, kept across calls
+        self._known = pl.DataFrame(schema={"k": pl.UInt64, "n": pl.Int32})  # piece key -> tokens, kept across calls
+        self._lock = threading.Lock()  # guards _known
+        self._verifying = threading.Lock()  # one thread verifies additivity, the others wait for its answer
 
     @classmethod
     def load(cls, student: str) -> TokenCounter:
@@ -107,17 +127,20 @@ class TokenCounter:
 
     def count(self, texts: pl.Series, words: Words | None = None) -> np.ndarray:
         """Tokens of each text (null counts 0), exactly as the student tokenizer counts them. `words`: the texts'
-        pieces when the caller has them already (Words.of(texts))."""
+        pieces when the caller has them already (Words.of(texts), or a Words whose first rows are these texts)."""
         s = texts.cast(pl.String).fill_null("")
         n = len(s)
         if n == 0:
             return np.zeros(0, np.int64)
-        unsafe = s.str.contains(_SPLIT_UNSAFE).to_numpy()
+        unsafe = split_unsafe(s)
         if self.mode is None:
-            self._verify(s.filter(pl.Series(~unsafe)))
+            with self._verifying:
+                if self.mode is None:
+                    self._verify(s.filter(pl.Series(~unsafe)))
         if self.mode == "whole":
             return self.encode_lengths(s.to_list())
-        out = self._pieces(words if words is not None else Words.of(s))
+        words = words if words is not None else Words.of(s)
+        out = self._pieces(words if words.rows == n else words.head(n))
         whole = np.flatnonzero(unsafe)
         if len(whole):
             out[whole] = self.encode_lengths(s.gather(whole).to_list())
@@ -125,20 +148,29 @@ class TokenCounter:
 
     def _pieces(self, words: Words) -> np.ndarray:
         """Per row, the sum of its pieces' counts: the first piece as is, every later one with its space back.
-        Each distinct (piece, first) is encoded once."""
+        Each distinct (piece, first) is encoded once, the first time any page holds it."""
         key = words.h ^ (words.first.astype(np.uint64) * _FIRST)
-        frame = pl.DataFrame({"k": key, "w": words.w, "f": words.first})
-        distinct = frame.unique(subset="k", keep="any")
-        # Pieces seen on earlier pages (the same vocabulary comes back) are not encoded again.
-        if self._known.height > KNOWN_MAX:  # a corpus of garbage would grow it without bound
-            self._known = self._known.clear()
-        new = distinct.join(self._known, on="k", how="anti")
-        if new.height:
-            pieces = new.select(pl.when(pl.col("f")).then(pl.col("w")).otherwise(" " + pl.col("w")))
-            counts = self.encode_lengths(pieces.to_series().to_list())
-            self._known = pl.concat([self._known, pl.DataFrame({"k": new.get_column("k"), "n": counts})])
-        per = frame.select("k").join(self._known, on="k", how="left", maintain_order="left").get_column("n").to_numpy()
-        return np.rint(np.bincount(words.i, weights=per, minlength=words.rows)).astype(np.int64)
+        per = pl.DataFrame({"k": key}).join(self._known, on="k", how="left", maintain_order="left").get_column("n")
+        missing = np.flatnonzero(per.is_null().to_numpy())
+        if len(missing):
+            learnt = self._learn(key[missing], words.w.gather(missing), words.first[missing])
+            got = pl.DataFrame({"k": key[missing]}).join(learnt, on="k", how="left", maintain_order="left")
+            per = per.scatter(missing, got.get_column("n"))
+        return np.add.reduceat(per.to_numpy().astype(np.int64), words.start[:-1]) if words.rows else np.zeros(
+            0, np.int64)
+
+    def _learn(self, key: np.ndarray, pieces: pl.Series, first: np.ndarray) -> pl.DataFrame:
+        """Encode pieces not seen before; add their counts to the table. Returns (k, n) of these keys."""
+        new = pl.DataFrame({"k": key, "w": pieces, "f": first}).unique(subset="k", keep="any")
+        text = new.select(pl.when(pl.col("f")).then(pl.col("w")).otherwise(" " + pl.col("w"))).to_series()
+        learnt = pl.DataFrame({"k": new.get_column("k"), "n": self.encode_lengths(text.to_list()).astype(np.int32)})
+        with self._lock:
+            known = self._known
+            if known.height > KNOWN_MAX:  # a corpus of garbage would grow it without bound
+                known = known.clear()
+            # Another thread may have learnt some of them meanwhile: the table keeps one row per key.
+            self._known = pl.concat([known, learnt.join(known, on="k", how="anti")])
+        return learnt
 
     def _verify(self, sample: pl.Series) -> None:
         if len(sample) == 0:
