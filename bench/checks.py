@@ -23,7 +23,6 @@ of BENCHMARKS.md unless --no-write.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -38,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from umedata.checks.config import load_config  # noqa: E402
 from umedata.checks.evaluate import evaluate  # noqa: E402
-from umedata.checks.measure import GARBAGE, measure, refusal_pattern  # noqa: E402
+from umedata.checks.measure import measure  # noqa: E402
+from umedata.checks.per_row import PerRow  # noqa: E402
 from umedata.checks.rules import RULES  # noqa: E402
 from umedata.checks.tokens import TokenCounter  # noqa: E402
 
@@ -132,60 +132,24 @@ def time_vectorised(ann: pl.DataFrame, pairs: pl.DataFrame, cfg, counter) -> dic
 
 
 def python_loop(ann: pl.DataFrame, pairs: pl.DataFrame, cfg, counter) -> tuple[float, int]:
-    """The same rules, one annotation at a time, in plain Python."""
-    p = {n: cfg.rules[n] for n in RULES}
-    refusal = re.compile(refusal_pattern(p["refusal"].params["patterns"]))
-    tags = re.compile(p["control_tags"].params["pattern"])
-    garbage = re.compile(GARBAGE.replace(r"\p{L}\p{M}\p{N}\p{P}", r"\w\s.,;:!?'\"()\-"))
-    scripts = set(p["wrong_script"].params["scripts"])
-    n = int(p["repetition"].params["n"])
-    by_ann: dict[str, list[tuple[str, str]]] = {}
+    """The same rules, one annotation at a time, in plain Python (umedata/checks/per_row.py, the definition the fast
+    path is tested against, its patterns through Python's re), and the verdicts against the default thresholds."""
+    by_ann: dict[str, list[dict]] = {}
     for r in pairs.iter_rows(named=True):
-        by_ann.setdefault(r["annotation_id"], []).append((r["target_text"], r["qry_text"]))
+        by_ann.setdefault(r["annotation_id"], []).append(r)
 
-    def normal(t: str) -> str:
-        return " ".join((t or "").lower().split()).strip(" .,;:!?\"'()[]{}…-")
-
-    def foreign(ch: str) -> bool:
-        import unicodedata
-
-        return ch.isalpha() and unicodedata.name(ch, "").split(" ")[0].capitalize() not in scripts
+    def passes(rule: str, value: float | None) -> bool:
+        if value is None:
+            return rule != "format"
+        threshold = cfg.rules[rule].threshold
+        return value <= threshold if RULES[rule].op == "max" else value >= threshold
 
     failed = 0
+    plain = PerRow(cfg, counter, exact=False)
     t = time.perf_counter()
     for r in ann.iter_rows(named=True):
-        reasoning, summary = r["reasoning"] or "", r["summary"] or ""
-        full = reasoning + "\n" + summary
-        words = [w for w in reasoning.split(" ") if w]
-        grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-        run = best = 1
-        for a, b in zip(words, words[1:]):
-            run = run + 1 if a == b else 1
-            best = max(best, run)
-        s, txt = normal(summary), normal(r["text"])
-        leak = 0
-        for target, qry in by_ann.get(r["annotation_id"], []):
-            tn = normal(target)
-            if tn and (tn in normal(reasoning) or tn in s) and tn not in normal(qry):
-                leak = max(leak, len(tn.split()))
-        clean = tags.sub("", full)
-        values = {
-            "format": float(r["format_status"] == "ok"),
-            "long_reasoning": len(counter.tok.encode(reasoning, add_special_tokens=False).ids),
-            "long_summary": len(counter.tok.encode(summary, add_special_tokens=False).ids),
-            "repetition": 1 - len(set(grams)) / len(grams) if grams else 0.0,
-            "token_run": best if words else 0,
-            "refusal": len(refusal.findall(full)),
-            "truncated": float(r["finish_reason"] == "length"),
-            "summary_copy": len(s.split()) if s and s in txt else 0,
-            "leak": leak,
-            "control_tags": len(tags.findall(full)),
-            "garbage": len(garbage.findall(clean)) / max(1, len(full)),
-            "wrong_script": sum(map(foreign, full)) / max(1, len(full)),
-        }
-        values["empty_reasoning"], values["short_summary"] = values["long_reasoning"], values["long_summary"]
-        ok = all((v <= p[k].threshold) if RULES[k].op == "max" else (v >= p[k].threshold) for k, v in values.items())
-        failed += not ok
+        got = plain.values(r, by_ann.get(r["annotation_id"], []))
+        failed += not all(passes(rule, value) for rule, (value, _) in got.items())
     return time.perf_counter() - t, failed
 
 

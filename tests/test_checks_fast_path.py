@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from checks_fixtures import student_dir  # noqa: F401  (session fixture)
 
-from umedata.checks import per_row
 from umedata.checks.config import load_config
 from umedata.checks.measure import RARE, measure, rare_rows
+from umedata.checks.per_row import PerRow
 from umedata.checks.rules import RULES
 from umedata.checks.text import SPLIT_UNSAFE, STRIP, WHITESPACE, norm, split_unsafe
 from umedata.checks.tokens import TokenCounter
@@ -120,9 +120,9 @@ def test_measure_equals_the_per_row_definition(cfg, counter, data, blocks):
     by_ann: dict[str, list[dict]] = {}
     for p in pairs.iter_rows(named=True):
         by_ann.setdefault(p["annotation_id"], []).append(p)
-    want = {}
+    want, plain = {}, PerRow(cfg, counter)
     for rec in ann.iter_rows(named=True):
-        for rule, v in per_row.values(rec, by_ann.get(rec["annotation_id"], []), cfg, counter).items():
+        for rule, v in plain.values(rec, by_ann.get(rec["annotation_id"], [])).items():
             want[(rec["annotation_id"], rule)] = v
     assert set(got) == set(want)
     wrong = {k: (got[k], want[k]) for k in want if got[k] != want[k]}
@@ -134,9 +134,10 @@ def test_leak_obeys_media_queries_off(counter, data):
     off = load_config(student=str(counter.path))
     off.tokenizer_sha = counter.sha
     got = by_key(measure(ann, ["leak"], off, counter, pairs, blocks=2))
+    plain = PerRow(off, counter)
     for rec in ann.head(200).iter_rows(named=True):
         mine = [p for p in pairs.iter_rows(named=True) if p["annotation_id"] == rec["annotation_id"]]
-        assert got[(rec["annotation_id"], "leak")] == per_row.values(rec, mine, off, None)["leak"]
+        assert got[(rec["annotation_id"], "leak")] == plain.values(rec, mine)["leak"]
 
 
 def test_text_helpers_equal_the_regexes_they_stand_for(data):
