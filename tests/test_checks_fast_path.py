@@ -16,7 +16,7 @@ from umedata.checks.measure import RARE, measure, rare_rows
 from umedata.checks.per_row import PerRow
 from umedata.checks.rules import RULES
 from umedata.checks.text import SPLIT_UNSAFE, STRIP, WHITESPACE, norm, split_unsafe
-from umedata.checks.tokens import TokenCounter
+from umedata.checks.tokens import TokenCounter, Words
 
 ANN = {"annotation_id": pl.String, "reasoning": pl.String, "summary": pl.String, "format_status": pl.String,
        "text": pl.String, "finish_reason": pl.String}
@@ -164,3 +164,17 @@ def test_token_counts_of_oddly_spaced_texts_are_exact(counter):
              "one two  three   four", "<|im_end|>  <think>", "x " * 50, "x  " * 50]
     got = counter.count(pl.Series(texts))
     assert got.tolist() == [len(counter.tok.encode(t, add_special_tokens=False).ids) for t in texts]
+    assert counter.odd_mode == "pieces"  # counted by their pieces (Words.runs), not encoded whole
+
+
+def test_oddly_spaced_texts_are_cut_into_pieces_that_rebuild_them(data):
+    """Words.runs cuts before every space that follows a non-whitespace character, and only there."""
+    ann, _ = data
+    texts = ann.get_column("reasoning").fill_null("").to_list() + ["x  y", "  lead", "a\u00a0 b", " \n ", "a \tb c"]
+    words = Words.runs(pl.Series(texts))
+    pieces = words.w.to_list()
+    for r, text in enumerate(texts):
+        mine = pieces[words.start[r]:words.start[r + 1]]
+        assert mine[0] + "".join(" " + p for p in mine[1:]) == text
+        cuts = [k for k in range(1, len(text)) if text[k] == " " and text[k - 1] not in WHITESPACE]
+        assert len(mine) == len(cuts) + 1

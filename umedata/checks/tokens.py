@@ -5,15 +5,17 @@
 
 Counting every text through `encode_batch` runs at ~10-20 k texts/s on 2 cores (the Qwen pre-tokenizer regex is
 the cost), far below what the checks need. Byte-level BPE tokenizers (Qwen, GPT-style) never merge across a
-pre-token boundary, and every space that follows a non-space character starts a new pre-token; so a text's count
-is the sum of the counts of its space-split pieces (the first piece as is, every later one with its space back).
-Texts repeat few distinct pieces (words), so each distinct piece is encoded once and the counts are summed in
-numpy. Texts where that split could differ from the tokenizer's own (a space next to other whitespace: runs of
-spaces, indentation, " \\n") go through `encode_batch` whole.
+pre-token boundary, and every space that follows a non-whitespace character starts a new pre-token; so a text's
+count is the sum of the counts of its pieces cut before each such space (the first piece as is, every later one
+with its space back). Texts repeat few distinct pieces (words), so each distinct piece is encoded once and the
+counts are summed in numpy. For a text whose spaces all sit between non-whitespace characters (nearly every text)
+the pieces are its space-split words (Words.of, shared with the word-level rules); an oddly spaced text (runs of
+spaces, indentation, " \n") is cut by a regex (Words.runs), its pieces then holding their whitespace runs.
 
-The additivity is checked, not assumed: on first use the counter encodes up to 256 texts both ways and, at the
-first difference (a tokenizer whose normalizer strips or prepends, a SentencePiece Metaspace), counts everything
-through `encode_batch` and says so in `self.mode`. Piece counts are looked up by a 64-bit hash of the piece
+The additivity is checked, not assumed: on first use the counter encodes up to 256 texts both ways, plain and oddly
+spaced ones apart, and at the first difference (a tokenizer whose normalizer strips or prepends, a SentencePiece
+Metaspace, a pre-tokenizer that joins a space to the word before it) counts those texts through `encode_batch`
+whole and says so in `self.mode` / `self.odd_mode`. Piece counts are looked up by a 64-bit hash of the piece
 (collisions among the ~1e5 distinct pieces of a corpus: ~1e-10).
 """
 
@@ -34,6 +36,9 @@ log = logging.getLogger("umedata.checks")
 VERIFY_TEXTS = 256
 KNOWN_MAX = 5_000_000  # distinct pieces whose counts are kept between calls
 _FIRST = np.uint64(0x9E3779B97F4A7C15)  # salts the hash of a row's first piece (it is counted without its space)
+# A piece of Words.runs: the text's first piece (from its start), or a space and what follows it up to the next space
+# that follows a non-whitespace character. After \S+ only a non-space whitespace may continue a piece.
+_RUN_PIECE = r"^\s*(?:\S+(?:[^\S ]\s*)?)*| \s*(?:\S+(?:[^\S ]\s*)?)*"
 
 
 @dataclass
@@ -51,14 +56,32 @@ class Words:
 
     @classmethod
     def of(cls, texts: pl.Series) -> Words:
-        n = len(texts)
-        split = texts.cast(pl.String).fill_null("").str.split(" ")
-        per_row = split.list.len().to_numpy().astype(np.int64)
+        """Split at every space."""
+        return cls._from_lists(texts.cast(pl.String).fill_null("").to_frame("t")
+                               .select(pl.col("t").str.split(" ")).to_series(), strip=False)
+
+    @classmethod
+    def runs(cls, texts: pl.Series) -> Words:
+        """Cut before every space that follows a non-whitespace character; a piece after a cut keeps its whitespace
+        but for that one space (so on a plainly spaced text this is Words.of). For oddly spaced texts."""
+        return cls._from_lists(texts.cast(pl.String).fill_null("").to_frame("t")
+                               .select(pl.col("t").str.extract_all(_RUN_PIECE)).to_series(), strip=True)
+
+    @classmethod
+    def _from_lists(cls, lists: pl.Series, strip: bool) -> Words:
+        n = len(lists)
+        per_row = lists.list.len().to_numpy().astype(np.int64)
+        if strip:  # extract_all finds nothing in "": that row has the one empty piece split gives it
+            per_row = np.maximum(per_row, 1)
+            lists = lists.to_frame("w").select(pl.when(pl.col("w").list.len() == 0).then(pl.lit([""]))
+                                               .otherwise(pl.col("w"))).to_series()
         start = np.zeros(n + 1, np.int64)
         np.cumsum(per_row, out=start[1:])
-        w = split.explode()
+        w = lists.explode()
         first = np.zeros(len(w), dtype=bool)
         first[start[:-1]] = True
+        if strip:  # the cut space goes back on when the piece is encoded, as for a split word
+            w = pl.select(pl.when(pl.Series(first)).then(w).otherwise(w.str.slice(1))).to_series()
         return cls(n, np.repeat(np.arange(n, dtype=np.int64), per_row), w, w.hash(seed=7).to_numpy(), first, start)
 
     def tail(self, rows: int) -> Words:
@@ -110,7 +133,9 @@ class TokenCounter:
         self.path = path
         self.sha = file_sha(path)
         self.tok = Tokenizer.from_file(str(path))
-        self.mode: str | None = None  # "pieces" (verified) | "whole" (additivity failed: every text encoded)
+        # "pieces" (additivity verified) | "whole" (it failed: such texts are encoded whole); None until first use
+        self.mode: str | None = None  # plainly spaced texts (the space-split words)
+        self.odd_mode: str | None = None  # oddly spaced texts (Words.runs)
         self._known = pl.DataFrame(schema={"k": pl.UInt64, "n": pl.Int32})  # piece key -> tokens, kept across calls
         self._lock = threading.Lock()  # guards _known
         self._verifying = threading.Lock()  # one thread verifies additivity, the others wait for its answer
@@ -132,18 +157,20 @@ class TokenCounter:
         n = len(s)
         if n == 0:
             return np.zeros(0, np.int64)
-        unsafe = split_unsafe(s)
+        odd = split_unsafe(s)
         if self.mode is None:
-            with self._verifying:
-                if self.mode is None:
-                    self._verify(s.filter(pl.Series(~unsafe)))
+            self._verify(s.filter(pl.Series(~odd)), Words.of, "mode")
         if self.mode == "whole":
             return self.encode_lengths(s.to_list())
         words = words if words is not None else Words.of(s)
         out = self._pieces(words if words.rows == n else words.head(n))
-        whole = np.flatnonzero(unsafe)
-        if len(whole):
-            out[whole] = self.encode_lengths(s.gather(whole).to_list())
+        where = np.flatnonzero(odd)
+        if len(where):
+            texts = s.gather(where)
+            if self.odd_mode is None:
+                self._verify(texts, Words.runs, "odd_mode")
+            out[where] = (self._pieces(Words.runs(texts)) if self.odd_mode == "pieces"
+                          else self.encode_lengths(texts.to_list()))
         return out
 
     def _pieces(self, words: Words) -> np.ndarray:
@@ -172,18 +199,22 @@ class TokenCounter:
             self._known = pl.concat([known, learnt.join(known, on="k", how="anti")])
         return learnt
 
-    def _verify(self, sample: pl.Series) -> None:
-        if len(sample) == 0:
-            return
-        step = max(1, len(sample) // VERIFY_TEXTS)
-        probe = sample.gather(np.arange(0, len(sample), step)[:VERIFY_TEXTS])
-        direct = self.encode_lengths(probe.to_list())
-        fast = self._pieces(Words.of(probe))
-        if np.array_equal(direct, fast):
-            self.mode = "pieces"
-            return
-        i = int(np.flatnonzero(direct != fast)[0])
-        self.mode = "whole"
-        log.warning("student tokenizer %s does not count space-split pieces additively (text %r: %d tokens whole, %d "
-                    "by pieces); every text goes through encode_batch (slower, still exact)",
-                    self.path, probe[i][:80], direct[i], fast[i])
+    def _verify(self, sample: pl.Series, cut, mode: str) -> None:
+        """Set `mode` ("mode" for plain texts, "odd_mode" for oddly spaced ones) to "pieces" when up to VERIFY_TEXTS
+        of `sample` count the same cut into pieces by `cut` as whole, else to "whole". One thread checks; the
+        others wait for its answer."""
+        with self._verifying:
+            if getattr(self, mode) is not None or len(sample) == 0:
+                return
+            step = max(1, len(sample) // VERIFY_TEXTS)
+            probe = sample.gather(np.arange(0, len(sample), step)[:VERIFY_TEXTS])
+            direct = self.encode_lengths(probe.to_list())
+            fast = self._pieces(cut(probe))
+            if np.array_equal(direct, fast):
+                setattr(self, mode, "pieces")
+                return
+            i = int(np.flatnonzero(direct != fast)[0])
+            setattr(self, mode, "whole")
+            log.warning("student tokenizer %s does not count %s texts by pieces (text %r: %d tokens whole, %d by "
+                        "pieces); they go through encode_batch whole (slower, still exact)", self.path,
+                        "plainly spaced" if mode == "mode" else "oddly spaced", probe[i][:80], direct[i], fast[i])
