@@ -12,6 +12,7 @@ import pytest
 from checks_fixtures import student_dir  # noqa: F401  (session fixture)
 
 from umedata.checks.config import load_config
+from umedata.checks.evaluate import evaluate
 from umedata.checks.measure import RARE, measure, rare_rows
 from umedata.checks.per_row import PerRow
 from umedata.checks.rules import RULES
@@ -178,3 +179,14 @@ def test_oddly_spaced_texts_are_cut_into_pieces_that_rebuild_them(data):
         assert mine[0] + "".join(" " + p for p in mine[1:]) == text
         cuts = [k for k in range(1, len(text)) if text[k] == " " and text[k - 1] not in WHITESPACE]
         assert len(mine) == len(cuts) + 1
+
+
+def test_verdicts_are_the_values_against_the_thresholds(cfg, counter, data):
+    ann, pairs = data
+    checks = evaluate(measure(ann, list(RULES), cfg, counter, pairs, blocks=2), cfg)
+    want = {}
+    for (aid, rule), (value, _) in by_key(measure(ann, list(RULES), cfg, counter, pairs, blocks=1)).items():
+        threshold = cfg.rules[rule].threshold
+        want[(aid, rule)] = (rule != "format" if value is None else
+                             value <= threshold if RULES[rule].op == "max" else value >= threshold)
+    assert {(r["annotation_id"], r["rule"]): r["passed"] for r in checks.iter_rows(named=True)} == want

@@ -49,6 +49,10 @@ def script_pattern(scripts: list[str]) -> str:
     return rf"[\p{{L}}--[{allowed}]]"
 
 
+_EMPTY = np.uint64(pl.Series([""]).hash(seed=7).item())  # Words' hash of the empty piece (two spaces in a row)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
 def word_stats(words: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(repeated n-gram share, longest run of one word) per row, over the space-split words of all rows at once.
 
@@ -56,42 +60,50 @@ def word_stats(words: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
     mix of n consecutive hashes within one row; the share is 1 - distinct / total n-grams of the row.
     """
     rows = words.rows
+    h, i = words.h, words.i
+    count = np.diff(words.start)  # words of each row
+    empty = h == _EMPTY
+    if empty.any():
+        h, i = h[~empty], i[~empty]
+        count = count - np.bincount(words.i[empty], minlength=rows)
     rep = np.zeros(rows)
-    run = np.zeros(rows, np.int64)
-    keep = (words.w.str.len_bytes() > 0).to_numpy()
-    i, h = (words.i, words.h) if keep.all() else (words.i[keep], words.h[keep])
-    if len(h) == 0:
-        return rep, run
-    # Runs: a new run starts where the word or the row changes.
-    starts = np.flatnonzero(np.concatenate([[True], (h[1:] != h[:-1]) | (i[1:] != i[:-1])]))
-    lengths = np.diff(np.append(starts, len(h)))
-    row_of_run = i[starts]
-    first_run = np.flatnonzero(np.concatenate([[True], row_of_run[1:] != row_of_run[:-1]]))
-    run[row_of_run[first_run]] = np.maximum.reduceat(lengths, first_run)
-    # n-grams: positions j whose n words all lie in one row. Distinct n-grams per row by one sort: the row goes in
+    # Runs: a row with words has a run of 1; where a word repeats the one before it in the same row, a streak of s
+    # repeats in a row is a run of s + 1.
+    run = (count > 0).astype(np.int64)
+    repeat = np.flatnonzero((h[1:] == h[:-1]) & (i[1:] == i[:-1]))
+    if len(repeat):
+        streak = np.flatnonzero(np.diff(repeat, prepend=-2) != 1)  # where a streak starts, in `repeat`
+        length = np.diff(streak, append=len(repeat))
+        np.maximum.at(run, i[repeat[streak]], length + 1)
+    # n-grams: positions j whose n words all lie in one row. Distinct n-grams per row by sorting: the row goes in
     # the high bits of a 64-bit key and the n-gram's hash in the rest (rows of a page need ~18 bits, leaving 46:
     # two different n-grams of one row collide with probability ~1e-8 per row), so after sorting each row's keys
-    # are contiguous and in row order, and a key that differs from its predecessor starts a distinct n-gram.
-    if n >= 1 and len(h) >= n:
-        m = len(h) - n + 1
-        key = h[:m].copy()
-        for k in range(1, n):
-            key = key * np.uint64(0x9E3779B97F4A7C15) ^ h[k:k + m]
-        valid = i[:m] == i[n - 1:]
-        gi, key = i[:m][valid], key[valid]
-        if len(key):
-            row_bits = max(1, int(rows).bit_length())
-            packed = gi.astype(np.uint64)  # in place from here: these arrays are the size of the whole page's text
-            packed <<= np.uint64(64 - row_bits)
-            key >>= np.uint64(row_bits)
-            packed |= key
-            packed.sort()
-            new_gram = np.empty(len(packed), dtype=bool)
-            new_gram[0] = True
-            np.not_equal(packed[1:], packed[:-1], out=new_gram[1:])
-            starts = np.flatnonzero(np.concatenate([[True], gi[1:] != gi[:-1]]))
-            total = np.diff(np.append(starts, len(gi))).astype(np.float64)
-            rep[gi[starts]] = 1.0 - np.add.reduceat(new_gram, starts, dtype=np.int64) / total
+    # are contiguous and in row order, and a key that differs from its predecessor starts a distinct n-gram. The
+    # n-grams that cross a row's end get the largest key and sort to the end, out of the count.
+    total = np.maximum(count - n + 1, 0)
+    if n < 1 or not total.any():
+        return rep, run
+    m = len(h) - n + 1
+    key = h[:m].copy()
+    for k in range(1, n):
+        np.multiply(key, _MIX, out=key)
+        np.bitwise_xor(key, h[k:k + m], out=key)
+    row_bits = max(1, int(rows).bit_length())
+    packed = i[:m].astype(np.uint64)  # in place from here: these arrays are the size of the whole page's text
+    packed <<= np.uint64(64 - row_bits)
+    key >>= np.uint64(row_bits)
+    packed |= key
+    packed[i[:m] != i[n - 1:]] = np.iinfo(np.uint64).max
+    packed.sort()
+    bounds = np.zeros(rows + 1, np.int64)
+    np.cumsum(total, out=bounds[1:])
+    valid = packed[:bounds[-1]]
+    new_gram = np.empty(len(valid), dtype=bool)
+    new_gram[0] = True
+    np.not_equal(valid[1:], valid[:-1], out=new_gram[1:])
+    has = np.flatnonzero(total)
+    distinct = np.add.reduceat(new_gram, bounds[has], dtype=np.int64)
+    rep[has] = 1.0 - distinct / total[has]
     return rep, run
 
 
@@ -230,7 +242,9 @@ def _measure_block(ann: pl.DataFrame, want: set[str], cfg: ChecksConfig, counter
                              .astype(np.float64), None)
     if "summary_copy" in want:
         s, t = norm(ann.get_column("summary")), norm(ann.get_column("text"))
-        copied = np.flatnonzero(((s.str.len_bytes() > 0) & t.str.contains(s, literal=True)).to_numpy())
+        copied = np.flatnonzero(pl.DataFrame({"s": s, "t": t}).select(
+            (pl.col("s").str.len_bytes() > 0) & pl.col("t").str.contains(pl.col("s"), literal=True)).to_series()
+            .to_numpy())
         value = np.zeros(n_rows)
         value[copied] = words_in(s.gather(copied))
         cols["summary_copy"] = (value, None)

@@ -1,8 +1,8 @@
 """Text primitives the record rules share, vectorised over a polars Series of texts.
 
     norm(texts)          lower case, whitespace runs as one space, punctuation stripped at both ends
-    odd_spacing(texts)   rows whose whitespace may be anything but single ASCII spaces
     split_unsafe(texts)  rows where a space touches other whitespace (regex SPLIT_UNSAFE)
+    words_in(normed)     words of normalised texts
 
 Whitespace is the regex engine's `\\s`: Unicode White_Space, the 25 characters of WHITESPACE (not Python's
 str.isspace, which adds \\x1c-\\x1f). Regex passes over whole pages are the cost of these helpers, so each does the
@@ -24,38 +24,44 @@ SPLIT_UNSAFE = r"\s | \s"  # a space next to other whitespace
 _ASCII_CONTROL_WS = r"[\t\n\x0b\x0c\r]"  # a class of five bytes: the regex engine searches it at memchr speed
 
 
-def odd_spacing(texts: pl.Series) -> pl.Series:
-    """True where the text may hold whitespace other than single ASCII spaces: a double space, an ASCII control
-    whitespace, or any non-ASCII character (Unicode spaces are non-ASCII). False means: single spaces only."""
-    s = texts.fill_null("")
-    return (s.str.contains("  ", literal=True) | s.str.contains(_ASCII_CONTROL_WS)
-            | (s.str.len_bytes() != s.str.len_chars().cast(pl.UInt32)))
+def _spacing(t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(has a double space, may hold whitespace other than the space: an ASCII control whitespace or any non-ASCII
+    character, as Unicode spaces are non-ASCII). Neither: the text's whitespace is single spaces only."""
+    return (t.str.contains("  ", literal=True),
+            t.str.contains(_ASCII_CONTROL_WS) | (t.str.len_bytes() != t.str.len_chars().cast(pl.UInt32)))
 
 
-def _ascii_plain(s: pl.Series) -> np.ndarray:
-    """Rows that are ASCII and hold none of \\t \\n \\v \\f \\r: their only possible whitespace is the space."""
-    return (~(s.str.contains(_ASCII_CONTROL_WS) | (s.str.len_bytes() != s.str.len_chars().cast(pl.UInt32)))).to_numpy()
+def _select(texts: pl.Series, *exprs: pl.Expr) -> pl.DataFrame:
+    """Expressions over the texts (column "t", null read as ""), run as one frame select: polars runs them side by
+    side and without the GIL (eager Series methods may hold it, which would serialise the measuring threads)."""
+    return texts.fill_null("").to_frame("t").select(*exprs)
 
 
 def split_unsafe(texts: pl.Series) -> np.ndarray:
     """texts.str.contains(SPLIT_UNSAFE) as a numpy bool array, the regex run only on rows that need it."""
-    s = texts.fill_null("")
-    out = s.str.contains("  ", literal=True).to_numpy().copy()
-    rest = np.flatnonzero(~_ascii_plain(s) & ~out)
+    double, other = _spacing(pl.col("t"))
+    flags = _select(texts, double.alias("double"), other.alias("other"))
+    out = flags.get_column("double").to_numpy().copy()
+    rest = np.flatnonzero(flags.get_column("other").to_numpy() & ~out)
     if len(rest):
-        out[rest] = s.gather(rest).str.contains(SPLIT_UNSAFE).to_numpy()
+        out[rest] = _select(texts.gather(rest), pl.col("t").str.contains(SPLIT_UNSAFE)).to_series().to_numpy()
     return out
 
 
 def norm(texts: pl.Series) -> pl.Series:
     """The verbatim-comparison form of a text: lower case, every whitespace run as one space, STRIP characters
     stripped at both ends; null reads as "". Equal to
-    `texts.fill_null("").str.to_lowercase().str.replace_all(r"\\s{2,}|[^\\S ]", " ").str.strip_chars(STRIP)`."""
-    low = texts.fill_null("").str.to_lowercase()
-    odd = np.flatnonzero(odd_spacing(low).to_numpy())
+    `texts.fill_null("").str.to_lowercase().str.replace_all(r"\s{2,}|[^\S ]", " ").str.strip_chars(STRIP)`."""
+    double, other = _spacing(pl.col("t"))
+    low = _select(texts, pl.col("t").str.to_lowercase())
+    flags = low.select((double | other).alias("odd"), pl.col("t").str.strip_chars(STRIP).alias("plain"))
+    out = flags.get_column("plain")
+    odd = np.flatnonzero(flags.get_column("odd").to_numpy())
     if len(odd):
-        low = low.scatter(odd, low.gather(odd).str.replace_all(_ODD_WS, " "))
-    return low.str.strip_chars(STRIP)
+        fixed = _select(low.get_column("t").gather(odd), pl.col("t").str.replace_all(_ODD_WS, " ")
+                        .str.strip_chars(STRIP)).to_series()
+        out = out.scatter(odd, fixed)
+    return out
 
 
 def words_in(normed: pl.Series) -> pl.Series:

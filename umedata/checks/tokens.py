@@ -57,32 +57,34 @@ class Words:
     @classmethod
     def of(cls, texts: pl.Series) -> Words:
         """Split at every space."""
-        return cls._from_lists(texts.cast(pl.String).fill_null("").to_frame("t")
-                               .select(pl.col("t").str.split(" ")).to_series(), strip=False)
+        return cls._cut(texts, pl.col("t").str.split(" "), strip=False)
 
     @classmethod
     def runs(cls, texts: pl.Series) -> Words:
         """Cut before every space that follows a non-whitespace character; a piece after a cut keeps its whitespace
         but for that one space (so on a plainly spaced text this is Words.of). For oddly spaced texts."""
-        return cls._from_lists(texts.cast(pl.String).fill_null("").to_frame("t")
-                               .select(pl.col("t").str.extract_all(_RUN_PIECE)).to_series(), strip=True)
+        return cls._cut(texts, pl.col("t").str.extract_all(_RUN_PIECE), strip=True)
 
     @classmethod
-    def _from_lists(cls, lists: pl.Series, strip: bool) -> Words:
-        n = len(lists)
-        per_row = lists.list.len().to_numpy().astype(np.int64)
+    def _cut(cls, texts: pl.Series, cut: pl.Expr, strip: bool) -> Words:
+        # Frame expressions throughout: polars runs them without the GIL, so threads measuring blocks overlap.
+        lists = texts.cast(pl.String).fill_null("").to_frame("t").select(cut.alias("w"))
         if strip:  # extract_all finds nothing in "": that row has the one empty piece split gives it
-            per_row = np.maximum(per_row, 1)
-            lists = lists.to_frame("w").select(pl.when(pl.col("w").list.len() == 0).then(pl.lit([""]))
-                                               .otherwise(pl.col("w"))).to_series()
+            lists = lists.select(pl.when(pl.col("w").list.len() == 0).then(pl.lit([""], dtype=pl.List(pl.String)))
+                                 .otherwise(pl.col("w")).alias("w"))
+        n = len(texts)
+        per_row = lists.select(pl.col("w").list.len()).to_series().to_numpy().astype(np.int64)
         start = np.zeros(n + 1, np.int64)
         np.cumsum(per_row, out=start[1:])
-        w = lists.explode()
-        first = np.zeros(len(w), dtype=bool)
+        first = np.zeros(int(start[-1]), dtype=bool)
         first[start[:-1]] = True
+        flat = lists.lazy().explode("w")
         if strip:  # the cut space goes back on when the piece is encoded, as for a split word
-            w = pl.select(pl.when(pl.Series(first)).then(w).otherwise(w.str.slice(1))).to_series()
-        return cls(n, np.repeat(np.arange(n, dtype=np.int64), per_row), w, w.hash(seed=7).to_numpy(), first, start)
+            flat = flat.with_columns(pl.when(pl.lit(pl.Series(first))).then(pl.col("w"))
+                                     .otherwise(pl.col("w").str.slice(1)).alias("w"))
+        flat = flat.with_columns(pl.col("w").hash(seed=7).alias("h")).collect()
+        return cls(n, np.repeat(np.arange(n, dtype=np.int64), per_row), flat.get_column("w"),
+                   flat.get_column("h").to_numpy(), first, start)
 
     def tail(self, rows: int) -> Words:
         """The pieces of the last `rows` rows, renumbered from 0 (for a Words made over two columns one after the
@@ -176,7 +178,8 @@ class TokenCounter:
     def _pieces(self, words: Words) -> np.ndarray:
         """Per row, the sum of its pieces' counts: the first piece as is, every later one with its space back.
         Each distinct (piece, first) is encoded once, the first time any page holds it."""
-        key = words.h ^ (words.first.astype(np.uint64) * _FIRST)
+        key = words.h.copy()
+        key[words.start[:-1]] ^= _FIRST
         per = pl.DataFrame({"k": key}).join(self._known, on="k", how="left", maintain_order="left").get_column("n")
         missing = np.flatnonzero(per.is_null().to_numpy())
         if len(missing):
