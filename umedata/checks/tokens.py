@@ -180,14 +180,21 @@ class TokenCounter:
         Each distinct (piece, first) is encoded once, the first time any page holds it."""
         key = words.h.copy()
         key[words.start[:-1]] ^= _FIRST
-        per = pl.DataFrame({"k": key}).join(self._known, on="k", how="left", maintain_order="left").get_column("n")
+        known = self._known
+        per = self._lookup(key, known)
         missing = np.flatnonzero(per.is_null().to_numpy())
         if len(missing):
             learnt = self._learn(key[missing], words.w.gather(missing), words.first[missing])
-            got = pl.DataFrame({"k": key[missing]}).join(learnt, on="k", how="left", maintain_order="left")
-            per = per.scatter(missing, got.get_column("n"))
+            per = per.scatter(missing, self._lookup(key[missing], learnt))
         return np.add.reduceat(per.to_numpy().astype(np.int64), words.start[:-1]) if words.rows else np.zeros(
             0, np.int64)
+
+    @staticmethod
+    def _lookup(key: np.ndarray, table: pl.DataFrame) -> pl.Series:
+        """Tokens of each key in the (k, n) table, null where it has none (a frame select: no GIL held)."""
+        return pl.DataFrame({"k": key}).select(pl.col("k").replace_strict(table.get_column("k"), table.get_column("n"),
+                                                                          default=None, return_dtype=pl.Int32)
+                                               ).to_series()
 
     def _learn(self, key: np.ndarray, pieces: pl.Series, first: np.ndarray) -> pl.DataFrame:
         """Encode pieces not seen before; add their counts to the table. Returns (k, n) of these keys."""
