@@ -1,20 +1,44 @@
-"""Building versions: select -> rows -> content id -> version directory (once) -> registry (every build).
+"""Building versions: select -> rows -> content id -> version directory (once) -> registry (every build), streamed.
 
-`build_sft_set` selects (umedata/versions/select.py) and hands the kept pairs to `build_version`, the writer every
-kind of version shares (an RL set curated from rollouts is another caller). The warehouse is held (read-only) only
-while candidates and rows are read, and once more, briefly, to record the build; mixing, splitting, hashing,
-counting and writing happen with the file closed.
+`build_sft_set` selects (umedata/versions/select.py) and builds; `build_version` builds a version of a given list of
+pairs (an RL set curated from rollouts is its caller). Both go the same way, and no step holds the rows:
+
+1. fingerprint (umedata/versions/fingerprint.py): what the rows are made from, summed cheaply. A registered version
+   built from the same fingerprint, present in the target store, is the answer: the build is recorded and no row
+   is assembled (a rebuild costs a scan of the selection and the annotations);
+2. select, inside DuckDB: TEMP tables on a read-only warehouse session with a memory limit, so DuckDB spills
+   rather than growing the process; the split's connected components run in Python over integers;
+3. decontaminate (umedata/versions/decontam.py) and the quality gate (umedata/checks/gate.py), over the kept table;
+4. pieces: DuckDB writes the rows' pieces (the pair, its sides, its annotations) as parquet bucketed by the row's
+   place in canonical order; the warehouse is closed after this step;
+5. assemble, hash, write: bucket after bucket (umedata/versions/assemble.py) the rows are put together in
+   canonical order, folded into the content id (ContentHasher, equal to content_id) and written as shards
+   (ShardWriter) into a temporary directory; counts and teachers are read back from the shards;
+6. a short read session: sources, media references and where the media files are; then the media are copied,
+   the manifest and card written, and the directory moved into place under its id - or discarded when that id is
+   already there (same rows, same bytes);
+7. a short write transaction records the build (with its fingerprint) and, the first time, the version.
+
+Memory: one bucket of rows (DEFAULT_BUCKET_ROWS), DuckDB's memory limit (UMEDATA_BUILD_MEMORY, default 768 MB),
+and integers per pair for the split. Disk: scratch beside the warehouse (<file>.build/, removed after the build)
+of about the rows' size twice (the pieces, and the id's spooled sections).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
 
 from umedata import sql
 from umedata.checks import gate
@@ -22,15 +46,26 @@ from umedata.clock import iso, utcnow
 from umedata.errors import UserError
 from umedata.format import FORMAT_VERSION
 from umedata.ids import digest
-from umedata.versions import card, registry
-from umedata.versions.content import ID_SCHEME, ROW_SCHEMA, conform, content_id
-from umedata.versions.decontam import decontaminate
-from umedata.versions.select import SftSpec, arrange, candidates
-from umedata.versions.store import PARQUET_OPTIONS, STORE_MEDIA_ROOT, VersionExists, VersionStore, read_manifest
+from umedata.versions import assemble, card, fingerprint, registry
+from umedata.versions.content import ID_SCHEME, ROW_SCHEMA, ContentHasher
+from umedata.versions.decontam import flag
+from umedata.versions.select import SftSpec, arrange, stage_candidates, stage_selection
+from umedata.versions.store import (
+    PARQUET_OPTIONS,
+    STORE_MEDIA_ROOT,
+    ShardWriter,
+    VersionExists,
+    VersionStore,
+    join,
+    read_manifest,
+)
 from umedata.warehouse import Warehouse
 
 DEFAULT_ROWS_PER_SHARD = 100_000
 DEFAULT_ROW_GROUP_SIZE = 10_000
+DEFAULT_BUCKET_ROWS = 50_000  # rows assembled at once: ~50 MB of Arrow at 1 kB a row
+ENV_MEMORY = "UMEDATA_BUILD_MEMORY"
+DEFAULT_MEMORY = "768MB"  # DuckDB's share of a build; with a bucket and Python, peak RSS stays near 1.2 GB
 
 
 class EmptySelection(UserError, ValueError):
@@ -46,6 +81,7 @@ class BuildResult:
     parents: list[str]
     counts: dict[str, Any]
     manifest: dict[str, Any] = field(repr=False)
+    reused: bool = False  # True: found by fingerprint, no row assembled
 
     def summary(self) -> dict[str, Any]:
         return {"version_id": self.version_id, "path": self.path, "wrote_files": self.wrote_files,
@@ -68,20 +104,248 @@ def code_version() -> str:
         return f"umedata-{__version__}"
 
 
-def summarise(rows: pa.Table) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Counts per dataset/modality/split and the teachers behind the annotations."""
-    con = sql.memory()
-    try:
-        con.register("version_rows", rows)
-        per = sql.query(con, "version_counts").to_pylist()
-        teachers = sql.query(con, "version_teachers").to_pylist()
-    finally:
-        con.close()
-    counts: dict[str, Any] = {"total": rows.num_rows, "by_split": {}, "by_dataset": {}, "by_modality": {}, "rows": per}
+def summarise(con: duckdb.DuckDBPyConnection, n_rows: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Counts per dataset/modality/split and the teachers behind the annotations (relation version_rows)."""
+    per = sql.query(con, "version_counts").to_pylist()
+    teachers = sql.query(con, "version_teachers").to_pylist()
+    counts: dict[str, Any] = {"total": n_rows, "by_split": {}, "by_dataset": {}, "by_modality": {}, "rows": per}
     for r in per:
         for key, val in (("by_split", r["split"]), ("by_dataset", r["dataset_name"]), ("by_modality", r["modality"])):
             counts[key][val] = counts[key].get(val, 0) + r["pairs"]
     return counts, teachers
+
+
+@dataclass
+class _Build:
+    """One build's settings and state, from the fingerprint to the registry (see the module docstring)."""
+
+    wh: Warehouse
+    store: str | os.PathLike[str] | None
+    kind: str
+    name: str
+    selection: dict[str, Any]
+    manifest_extra: dict[str, Any] | None
+    build_filters: dict[str, Any] | None
+    query_name: str
+    query_sql: str
+    parents: list[str] | None
+    rows_per_shard: int
+    row_group_size: int
+    keep_contaminated: bool
+    bucket_rows: int = DEFAULT_BUCKET_ROWS
+    memory_limit: str | None = None
+    fingerprint: str = ""
+    candidates: int = 0
+    decontamination: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+    result: BuildResult | None = None
+
+    def __post_init__(self) -> None:
+        self.vstore = VersionStore(str(self.store) if self.store is not None else str(self.wh.path.resolve().parent))
+        self.started = utcnow()
+        self.code = code_version()
+        self.scratch = self.wh.path.with_name(self.wh.path.name + ".build") / uuid.uuid4().hex
+        self.pieces = self.scratch / "pieces"
+        self.target: str | None = None
+
+    def __enter__(self) -> _Build:
+        self.pieces.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.target is not None:
+            self.vstore.abort(self.target)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        try:
+            self.scratch.parent.rmdir()  # the .build folder goes when no build is left in it
+        except OSError:
+            pass
+
+    @contextmanager
+    def session(self) -> Any:
+        """A read-only warehouse session with the build's memory limit and spill folder."""
+        with self.wh.reader() as con:
+            sql.execute(con, "version_build_settings", {
+                "memory_limit": self.memory_limit or os.environ.get(ENV_MEMORY) or DEFAULT_MEMORY,
+                "temp_directory": str(self.scratch / "duckdb"),
+            })
+            yield con
+
+    # -- 1. a registered version with the same fingerprint ------------------------------------------------------
+    def reuse(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Find the version by fingerprint; if its directory is in the target store, prepare the result."""
+        version_id = fingerprint.registered(con, self.fingerprint)
+        if version_id is None or not self.vstore.has_version(version_id):
+            return False
+        known = sql.query(con, "registry_get", {"version_id": version_id}).to_pylist()
+        vdir = self.vstore.url(self.vstore.version_path(version_id))
+        manifest = read_manifest(vdir)
+        self.result = self._result(version_id, vdir, manifest, wrote=False, lineage=list(known[0]["parents"]))
+        self.result.reused = True
+        return True
+
+    # -- 3, 4. decontaminate, gate, pieces ------------------------------------------------------------------------
+    def stage(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Over the TEMP table kept: leave out contamination, pass the gate, write the pieces; returns rows."""
+        self.candidates = self.selection.get("candidates", self.candidates)
+        flagged, self.decontamination = flag(con, self.keep_contaminated)
+        if self.decontamination["excluded"]:
+            sql.temp_table(con, "excluded_pairs", flagged.select(["pair_id"]))
+            sql.execute(con, "sft_kept_exclude")
+        # The quality gate: a batch whose suite failed (and nobody overrode) cannot be promoted; raises if so.
+        self.checks = gate.promotion(con)
+        params = {"bucket_rows": int(self.bucket_rows)}
+        n = int(sql.execute(con, "sft_rows_kept", {**params, "path": str(self.pieces / "kept")})[0][0])
+        if n == 0:
+            self._empty()
+        for piece in ("sides", "annotations"):
+            sql.execute(con, assemble.QUERIES[piece], {**params, "path": str(self.pieces / piece)})
+        return n
+
+    def _empty(self) -> None:
+        raise EmptySelection(
+            f"the selection gave no pairs with validated annotations on both sides "
+            f"({self.candidates} candidates"
+            + (f"; {self.decontamination['excluded']} left out as eval-set contamination)"
+               if self.decontamination.get("excluded") else ")")
+        )
+
+    # -- 5-7. assemble, hash and write; media; manifest; registry ---------------------------------------------
+    def write(self) -> BuildResult:
+        if self.result is not None:  # reused: only the build is recorded
+            return self._register(self.result, media=None)
+        target = self.target = self.vstore.begin()
+        writer = ShardWriter(self.vstore.fs, target, self.rows_per_shard, self.row_group_size)
+        hasher = ContentHasher(str(self.scratch))
+        try:
+            # Three at once: the next bucket is assembled and this one hashed in threads while this one is written
+            # (Arrow, parquet, sha256 and file writes release the GIL): two buckets in memory at most.
+            with ThreadPoolExecutor(2, thread_name_prefix="umedata-build") as pool:
+                n = assemble.buckets(self.pieces)
+                nxt = pool.submit(assemble.bucket, self.pieces, 0, FORMAT_VERSION) if n else None
+                for b in range(n):
+                    rows = nxt.result()
+                    nxt = pool.submit(assemble.bucket, self.pieces, b + 1, FORMAT_VERSION) if b + 1 < n else None
+                    if rows.num_rows:
+                        hashing = pool.submit(hasher.add, rows)
+                        writer.add(rows)
+                        hashing.result()
+            splits = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        shutil.rmtree(self.pieces, ignore_errors=True)
+        if hasher.rows == 0:
+            self._empty()
+        files = [join(target, f) for names in splits.values() for f in names]
+        rows = pads.dataset(files, format="parquet", filesystem=self.vstore.fs)
+        with ThreadPoolExecutor(1, thread_name_prefix="umedata-build") as pool:
+            folding = pool.submit(hasher.hexdigest)  # reads the spooled sections back while DuckDB counts
+            con = sql.memory()
+            try:
+                sql.execute(con, "version_build_settings", {
+                    "memory_limit": self.memory_limit or os.environ.get(ENV_MEMORY) or DEFAULT_MEMORY,
+                    "temp_directory": str(self.scratch / "duckdb")})
+                con.register("version_rows", rows)
+                counts, teachers = summarise(con, hasher.rows)
+            finally:
+                con.close()
+            version_id = folding.result()
+
+        media_sources = self.scratch / "media_sources.parquet"
+        with self.session() as con:
+            con.register("version_rows", rows)
+            sources = sql.query(con, "version_sources").to_pylist()
+            refs = sql.query(con, "version_media_refs")
+            con.register("media_refs", refs)
+            with pa.OSFile(str(media_sources), "wb") as sink:
+                reader = sql.stream(con, "version_media_sources")
+                with pa.ipc.new_stream(sink, reader.schema) as out:
+                    for b in reader:
+                        out.write_batch(b)
+            known = sql.query(con, "registry_get", {"version_id": version_id}).to_pylist()
+            default_parent = sql.query(con, "version_registry_latest", {"name": self.name, "exclude": version_id})
+
+        vdir = self.vstore.url(self.vstore.version_path(version_id))
+        if known and known[0]["dropped_at"] is None:
+            lineage = list(known[0]["parents"])
+        elif self.parents is not None:
+            lineage = list(self.parents)
+        else:
+            lineage = default_parent.column("version_id").to_pylist()
+
+        wrote = False
+        if self.vstore.has_version(version_id):
+            manifest = read_manifest(vdir)
+        else:
+            manifest = {
+                "version_id": version_id,
+                "name": self.name,
+                "kind": self.kind,
+                "format_version": FORMAT_VERSION,
+                "parents": lineage,
+                "n_rows": hasher.rows,
+                "splits": splits,
+                "media_root": STORE_MEDIA_ROOT,
+                "media_mode": "reference",
+                "counts": counts,
+                "selection": self.selection,
+                "teachers": teachers,
+                "sources": sources,
+                "checks": self.checks,  # the checks version, its settings, suite results per batch, overrides
+                "decontamination": self.decontamination,
+                **(self.manifest_extra or {}),
+                "content": {"id_scheme": ID_SCHEME, "computed_by": "umedata.versions.content.ContentHasher",
+                            "media": refs.num_rows},
+                "columns": ROW_SCHEMA.names,
+                "layout": {"rows_per_shard": self.rows_per_shard, "row_group_size": self.row_group_size,
+                           "parquet": PARQUET_OPTIONS},
+                "code_version": self.code,
+                "built_at": iso(self.started),
+            }
+            self.vstore.ensure_media(_media_rows(media_sources))
+            try:
+                self.vstore.finish(target, version_id, manifest, card.render(manifest))
+                wrote = True
+            except VersionExists:  # a concurrent build of the same content finished first: same bytes
+                manifest = read_manifest(vdir)
+            self.target = None
+        result = self._result(version_id, vdir, manifest, wrote=wrote, lineage=lineage)
+        return self._register(result, media=refs.column("sha256"))
+
+    def _result(self, version_id: str, vdir: str, manifest: dict[str, Any], *, wrote: bool,
+                lineage: list[str]) -> BuildResult:
+        build_id = digest("build", version_id, self.name, self.started.isoformat(), os.urandom(8).hex())
+        return BuildResult(version_id=version_id, path=vdir, wrote_files=wrote, build_id=build_id,
+                           parents=list(manifest.get("parents", lineage)), counts=manifest["counts"], manifest=manifest)
+
+    def _register(self, result: BuildResult, media: Any) -> BuildResult:
+        manifest = result.manifest
+        registry.register(
+            self.wh,
+            version={
+                "version_id": result.version_id, "name": self.name, "kind": manifest.get("kind", self.kind),
+                "parents": result.parents, "path": result.path,
+                "media_root": manifest.get("media_root"), "format_version": manifest["format_version"],
+                "n_rows": manifest["n_rows"], "splits": manifest["counts"]["by_split"],
+                "counts": manifest["counts"]["rows"], "manifest": manifest, "registered_at": self.started,
+            },
+            media=media if media is not None else [],
+            build={
+                "build_id": result.build_id, "version_id": result.version_id, "name": self.name,
+                "query_name": self.query_name, "query_sql": self.query_sql, "filters": self.build_filters or {},
+                "wrote_files": result.wrote_files, "code_version": self.code, "built_at": self.started,
+                "fingerprint": self.fingerprint,
+            },
+        )
+        return result
+
+
+def _media_rows(path: Path):
+    """The media a version needs (relpath, source_path, sha256), read back batch by batch."""
+    with pa.OSFile(str(path), "rb") as source:
+        for b in pa.ipc.open_stream(source):
+            yield from b.to_pylist()
 
 
 def build_sft_set(
@@ -91,30 +355,41 @@ def build_sft_set(
     parents: list[str] | None = None,
     rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+    *,
+    bucket_rows: int = DEFAULT_BUCKET_ROWS,
+    memory_limit: str | None = None,
 ) -> BuildResult:
     """Build (or find) the SFT version the spec selects, and record the build.
 
     Same rows -> same id and byte-identical shards; an existing version directory is left untouched (no file is
     written) and only the build is recorded. parents: explicit lineage; by default the latest registered version
-    built under the same name.
+    built under the same name. bucket_rows / memory_limit: how much a build holds (module docstring).
     """
     spec = spec or SftSpec()
     wh = registry.as_warehouse(warehouse)
-    # Two short read sessions here and more in build_version, so a writer elsewhere waits for seconds at most; the
-    # rows are joined to the annotations chosen here by id, so a teacher committing in between changes nothing.
-    with wh.reader() as con:
-        cands = candidates(con, spec)
-    kept, info = arrange(cands, spec)
-    selection = {
-        "query_name": spec.query_name(), "query": spec.query_sql(), "filters": spec.to_json(),
-        "candidates": info["candidates"], "after_mix": info["after_mix"], "quotas": info["quotas"],
-    }
-    return build_version(
-        wh, kept, kind="sft", name=spec.name, selection=selection, manifest_extra={"split": info["split"]},
-        build_filters={**spec.to_json(), "parents": parents}, query_name=spec.query_name(),
-        query_sql=spec.query_sql(), store=store, parents=parents, rows_per_shard=rows_per_shard,
-        row_group_size=row_group_size, keep_contaminated=spec.keep_contaminated,
+    job = _Build(
+        wh, store, kind="sft", name=spec.name, selection={}, manifest_extra=None,
+        build_filters={**spec.to_json(), "parents": parents}, query_name=spec.query_name(), query_sql=spec.query_sql(),
+        parents=parents, rows_per_shard=rows_per_shard, row_group_size=row_group_size,
+        keep_contaminated=spec.keep_contaminated, bucket_rows=bucket_rows, memory_limit=memory_limit,
     )
+    with job:
+        # One read session selects and writes the pieces; rows are joined to the annotations chosen here by id, so
+        # a teacher committing before the next session changes nothing.
+        with job.session() as con:
+            stage_selection(con, spec)
+            job.fingerprint = fingerprint.complete(con, fingerprint.of_selection(con, spec.to_json()), kind="sft",
+                                                   keep_contaminated=spec.keep_contaminated)
+            if not job.reuse(con):
+                n = stage_candidates(con, spec)
+                info = arrange(con, spec, n)
+                job.selection = {
+                    "query_name": spec.query_name(), "query": spec.query_sql(), "filters": spec.to_json(),
+                    "candidates": info["candidates"], "after_mix": info["after_mix"], "quotas": info["quotas"],
+                }
+                job.manifest_extra = {"split": info["split"]}
+                job.stage(con)
+        return job.write()
 
 
 def build_version(
@@ -133,6 +408,8 @@ def build_version(
     rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     keep_contaminated: bool = False,
+    bucket_rows: int = DEFAULT_BUCKET_ROWS,
+    memory_limit: str | None = None,
 ) -> BuildResult:
     """Rows -> content id -> version directory (once) -> registry (every build), for any kind of version.
 
@@ -140,108 +417,23 @@ def build_version(
     `keep_contaminated`; the manifest's `decontamination` records how many and against which sets.
 
     `kept` says which pairs and annotations: (pair_id, split, split_group, qry_annotation_id, pos_annotation_id).
-    The rows are assembled from the warehouse by sft_rows.sql (every kind has the same columns), hashed, and
-    written unless a directory with that id exists. `selection` and `manifest_extra` go into the manifest (what
-    chose the rows: they are recorded, never hashed); `build_filters`/`query_*` into the build's registry row.
+    The rows are assembled from the warehouse as sft_rows.sql defines them (every kind has the same columns),
+    hashed, and written unless a directory with that id exists. `selection` and `manifest_extra` go into the
+    manifest (what chose the rows: they are recorded, never hashed); `build_filters`/`query_*` into the build's
+    registry row.
     """
-    wh = warehouse
-    vstore = VersionStore(str(store) if store is not None else str(wh.path.resolve().parent))
-    started = utcnow()
-    with wh.reader() as con:
-        sql.temp_table(con, "kept", kept)
-        kept, decontamination = decontaminate(con, kept, keep_contaminated)
-        if decontamination["excluded"]:
-            sql.temp_table(con, "kept", kept)
-        # The quality gate: a batch whose suite failed (and nobody overrode) cannot be promoted; raises if so.
-        checks = gate.promotion(con)
-        rows = sql.query(con, "sft_rows", {"format_version": FORMAT_VERSION})
-        con.register("version_rows", rows)
-        refs = sql.query(con, "version_media_refs")
-        con.register("media_refs", refs)
-        media_files = sql.query(con, "version_media_sources").to_pylist()
-        sources = sql.query(con, "version_sources").to_pylist()
-    if rows.num_rows == 0:
-        raise EmptySelection(
-            f"the selection gave no pairs with validated annotations on both sides "
-            f"({selection.get('candidates', kept.num_rows)} candidates"
-            + (f"; {decontamination['excluded']} left out as eval-set contamination)"
-               if decontamination["excluded"] else ")")
-        )
-    rows = conform(rows).sort_by([("split", "ascending"), ("pair_id", "ascending")])  # canonical order
-    version_id = content_id(rows)
-    with wh.reader() as con:
-        known = sql.query(con, "registry_get", {"version_id": version_id}).to_pylist()
-        default_parent = sql.query(con, "version_registry_latest", {"name": name, "exclude": version_id})
-
-    vdir = vstore.url(vstore.version_path(version_id))  # a URL for remote stores, a path locally
-    code = code_version()
-    if known and known[0]["dropped_at"] is None:
-        lineage = list(known[0]["parents"])
-    elif parents is not None:
-        lineage = list(parents)
-    else:
-        lineage = default_parent.column("version_id").to_pylist()
-
-    wrote = False
-    if vstore.has_version(version_id):
-        manifest = read_manifest(vdir)
-    else:
-        counts, teachers = summarise(rows)
-        manifest = {
-            "version_id": version_id,
-            "name": name,
-            "kind": kind,
-            "format_version": FORMAT_VERSION,
-            "parents": lineage,
-            "n_rows": rows.num_rows,
-            "splits": {},  # filled by the writer
-            "media_root": STORE_MEDIA_ROOT,
-            "media_mode": "reference",
-            "counts": counts,
-            "selection": selection,
-            "teachers": teachers,
-            "sources": sources,
-            "checks": checks,  # the checks version, its settings, suite results per batch, overrides
-            "decontamination": decontamination,
-            **(manifest_extra or {}),
-            "content": {"id_scheme": ID_SCHEME, "computed_by": "umedata.versions.content.content_id",
-                        "media": refs.num_rows},
-            "columns": ROW_SCHEMA.names,
-            "layout": {"rows_per_shard": rows_per_shard, "row_group_size": row_group_size, "parquet": PARQUET_OPTIONS},
-            "code_version": code,
-            "built_at": iso(started),
-        }
-        vstore.ensure_media(media_files)
-        try:
-            manifest["splits"] = vstore.write_version(
-                version_id, rows, manifest, card.render({**manifest, "splits": _planned_splits(rows)}),
-                rows_per_shard, row_group_size,
-            )
-            wrote = True
-        except VersionExists:  # a concurrent build of the same content finished first: same bytes
-            manifest = read_manifest(vdir)
-
-    build_id = digest("build", version_id, name, started.isoformat(), os.urandom(8).hex())
-    registry.register(
-        wh,
-        version={
-            "version_id": version_id, "name": name, "kind": manifest.get("kind", kind),
-            "parents": manifest.get("parents", lineage), "path": vdir,
-            "media_root": manifest.get("media_root"), "format_version": manifest["format_version"],
-            "n_rows": manifest["n_rows"], "splits": manifest["counts"]["by_split"], "counts": manifest["counts"]["rows"],
-            "manifest": manifest, "registered_at": started,
-        },
-        media=refs.column("sha256").to_pylist(),
-        build={
-            "build_id": build_id, "version_id": version_id, "name": name, "query_name": query_name,
-            "query_sql": query_sql, "filters": build_filters or {}, "wrote_files": wrote,
-            "code_version": code, "built_at": started,
-        },
+    job = _Build(
+        warehouse, store, kind=kind, name=name, selection=selection, manifest_extra=manifest_extra,
+        build_filters=build_filters, query_name=query_name, query_sql=query_sql, parents=parents,
+        rows_per_shard=rows_per_shard, row_group_size=row_group_size, keep_contaminated=keep_contaminated,
+        bucket_rows=bucket_rows, memory_limit=memory_limit,
     )
-    return BuildResult(version_id=version_id, path=vdir, wrote_files=wrote, build_id=build_id,
-                       parents=list(manifest.get("parents", lineage)), counts=manifest["counts"], manifest=manifest)
-
-
-def _planned_splits(rows: pa.Table) -> dict[str, list[str]]:
-    splits = rows.column("split").unique().to_pylist()
-    return {s: [] for s in splits}
+    with job:
+        with job.session() as con:
+            sql.temp_table(con, "kept", kept)
+            job.fingerprint = fingerprint.complete(con, fingerprint.of_kept(con), kind=kind,
+                                                   keep_contaminated=keep_contaminated)
+            if not job.reuse(con):
+                job.candidates = kept.num_rows
+                job.stage(con)
+        return job.write()

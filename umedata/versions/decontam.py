@@ -21,8 +21,21 @@ from umedata import sql
 def decontaminate(con: duckdb.DuckDBPyConnection, kept: pa.Table, keep: bool = False) -> tuple[pa.Table, dict[str, Any]]:
     """(the kept pairs without contaminated ones, unless `keep`; the manifest's record). `kept` must already be a
     relation named "kept" on `con` (build_version makes it a temp table)."""
-    flagged = sql.query(con, "decontam_pairs")
+    flagged, info = flag(con, keep)
+    if keep or flagged.num_rows == 0:
+        return kept, info
+    out = kept.filter(pc.invert(pc.is_in(kept.column("pair_id"), value_set=flagged.column("pair_id"))))
+    return out, info
+
+
+def flag(con: duckdb.DuckDBPyConnection, keep: bool = False) -> tuple[pa.Table, dict[str, Any]]:
+    """(the contaminated pairs of relation "kept" - pair_id, reasons -, the manifest's record); what a streamed
+    build leaves out of its kept table unless `keep`."""
     eval_sets = sql.query(con, "decontam_eval_sets").to_pylist()
+    if eval_sets:
+        flagged = sql.query(con, "decontam_pairs")
+    else:  # nothing to compare against: skip the scan of every kept pair's media
+        flagged = pa.table({"pair_id": pa.array([], pa.string()), "reasons": pa.array([], pa.list_(pa.string()))})
     reasons = flagged.column("reasons").to_pylist()
     info = {
         "eval_sets": eval_sets,
@@ -31,7 +44,4 @@ def decontaminate(con: duckdb.DuckDBPyConnection, kept: pa.Table, keep: bool = F
         "kept_contaminated": bool(keep),
         "excluded": 0 if keep else flagged.num_rows,
     }
-    if keep or flagged.num_rows == 0:
-        return kept, info
-    out = kept.filter(pc.invert(pc.is_in(kept.column("pair_id"), value_set=flagged.column("pair_id"))))
-    return out, info
+    return flagged, info

@@ -22,10 +22,11 @@ import pyarrow.parquet as pq
 
 from umedata.clock import iso, utcnow
 from umedata.versions import card
-from umedata.versions.content import MEDIA, ROW_SCHEMA, content_id, with_hf_metadata
+from umedata.versions.content import MEDIA, ROW_SCHEMA, ContentHasher, content_id, with_hf_metadata
 from umedata.versions.store import (
     VersionExists,
     is_local,
+    iter_rows,
     join,
     open_dir,
     read_manifest,
@@ -251,17 +252,35 @@ def _copy_media(rows: pa.Table, root: str, fs: Any, dest_media: str, done: set[s
 
 
 def verify(version_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Recompute the id from the rows and check embedded bytes against their sha256; {"ok": bool, ...}."""
+    """Recompute the id from the rows and check embedded bytes against their sha256; {"ok": bool, ...}. Streams the
+    shards batch by batch (ContentHasher), so a version of any size is checked in the memory of one batch."""
     manifest = read_manifest(version_dir)
-    rows = read_rows(version_dir)
-    got = content_id(rows)
+    hasher = ContentHasher()
     bad_media: list[str] = []
-    if manifest.get("media_mode") == "embedded":
-        for col in ("qry_images", "pos_images", "qry_video", "pos_video"):
-            for refs in rows.column(col).to_pylist():
-                for r in refs or []:
-                    stem = r["path"].rsplit("/", 1)[-1].split(".", 1)[0]
-                    if r["bytes"] is None or hashlib.sha256(r["bytes"]).hexdigest() != stem:
-                        bad_media.append(r["path"])
+    try:
+        got, n = _stream_check(version_dir, manifest, hasher, bad_media)
+    except ValueError:  # shards not in canonical order (written by other tools): sort in memory, as content_id does
+        rows = read_rows(version_dir)
+        got, n, bad_media = content_id(rows), rows.num_rows, []
+        _embedded_check(rows.to_batches(), manifest, bad_media)
     return {"ok": got == manifest["version_id"] and not bad_media, "version_id": manifest["version_id"],
-            "computed_id": got, "rows": rows.num_rows, "bad_media": bad_media}
+            "computed_id": got, "rows": n, "bad_media": bad_media}
+
+
+def _stream_check(version_dir: str | os.PathLike[str], manifest: dict[str, Any], hasher: ContentHasher,
+                  bad_media: list[str]) -> tuple[str, int]:
+    for batch in iter_rows(version_dir):
+        hasher.add(batch)
+        _embedded_check([batch], manifest, bad_media)
+    return hasher.hexdigest(), hasher.rows
+
+
+def _embedded_check(batches: Any, manifest: dict[str, Any], bad_media: list[str]) -> None:
+    for batch in batches:
+        if manifest.get("media_mode") == "embedded":
+            for col in ("qry_images", "pos_images", "qry_video", "pos_video"):
+                for refs in batch.column(col).to_pylist():
+                    for r in refs or []:
+                        stem = r["path"].rsplit("/", 1)[-1].split(".", 1)[0]
+                        if r["bytes"] is None or hashlib.sha256(r["bytes"]).hexdigest() != stem:
+                            bad_media.append(r["path"])

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from umedata import sql, tables
 from umedata.errors import UserError
@@ -93,10 +95,11 @@ def show(warehouse: Warehouse | str | None, ref: str) -> dict[str, Any]:
 def register(
     warehouse: Warehouse,
     version: Mapping[str, Any],
-    media: Iterable[str],
+    media: Iterable[str] | pa.Array | pa.ChunkedArray,
     build: Mapping[str, Any],
 ) -> None:
-    """Record a build; the version row is inserted only the first time its id is seen."""
+    """Record a build; the version row is inserted only the first time its id is seen. `media`: the sha256 of every
+    medium the version uses (an Arrow array keeps a large list out of Python objects)."""
     vrow = dict(version)
     for k in ("splits", "counts", "manifest"):
         vrow[k] = json.dumps(vrow[k], ensure_ascii=False)
@@ -104,8 +107,14 @@ def register(
     version_columns = ("version_id", "name", "kind", "parents", "path", "media_root", "format_version", "n_rows",
                        "splits", "counts", "manifest", "registered_at")
     new_version = tables.rows("dataset_versions", [vrow], version_columns)
-    shas = sorted(set(media))
-    new_media = tables.rows("dataset_version_media", [{"version_id": version["version_id"], "sha256": h} for h in shas])
+    if isinstance(media, (pa.Array, pa.ChunkedArray)):
+        shas = pc.unique(media)
+        new_media = pa.table({"version_id": pa.array([version["version_id"]] * len(shas), pa.string()),
+                              "sha256": shas.cast(pa.string())})
+    else:
+        shas = sorted(set(media))
+        new_media = tables.rows("dataset_version_media",
+                                [{"version_id": version["version_id"], "sha256": h} for h in shas])
     new_build = tables.rows("dataset_version_builds", [brow])
     with warehouse.transaction() as con:
         con.register("new_version", new_version)

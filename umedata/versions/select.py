@@ -1,8 +1,11 @@
 """Choosing the rows of an SFT set: selection query, annotation preference, dataset mix and a leakage-free split.
 
-The rules live in SQL files (schemas/queries/sft_*.sql); this module binds their inputs and does the one step SQL
-does not do well, connected components of the leakage graph (pairs linked by a shared query side, query medium or
-normalised query text end in the same split).
+The rules live in SQL files (schemas/queries/sft_*.sql) and run where the data is: each step leaves a TEMP table on
+the warehouse connection (selected_pairs -> candidates -> mixed -> kept), which DuckDB spills to disk under its
+memory limit, so no step holds wide rows in Python however many pairs there are. This module binds their inputs
+and does the one step SQL does not do well, connected components of the leakage graph (pairs linked by a shared
+query side, query medium or normalised query text end in the same split), over integers: two per edge and one
+per pair.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from umedata import sql
 
@@ -102,19 +104,30 @@ def preference_table(preference: Sequence[str]) -> pa.Table:
     )
 
 
-def candidates(con: duckdb.DuckDBPyConnection, spec: SftSpec) -> pa.Table:
-    """Run the selection query and keep pairs whose two sides have a validated annotation (on a warehouse
-    connection)."""
+def stage_selection(con: duckdb.DuckDBPyConnection, spec: SftSpec) -> None:
+    """Run the selection query into the TEMP table selected_pairs (on a warehouse connection). Its rows go from
+    DuckDB to DuckDB as a stream (through a cursor), so not even the pair ids pass through Python whole."""
     params = {
         "datasets": list(spec.datasets), "modalities": list(spec.modalities), "tasks": list(spec.tasks),
         "sources": list(spec.sources), "source_splits": list(spec.source_splits),
     }
-    selected = sql.run(con, spec.query_sql(), params)
-    if "pair_id" not in selected.column_names:
-        raise ValueError(f"selection query {spec.query_name()} must return a pair_id column")
-    sql.temp_table(con, "selected_pairs", selected.select(["pair_id"]))
+    cur = con.cursor()
+    try:
+        selected = sql.stream_text(cur, spec.query_sql(), params, batch_rows=100_000)
+        if "pair_id" not in selected.schema.names:
+            raise ValueError(f"selection query {spec.query_name()} must return a pair_id column")
+        ids = pa.RecordBatchReader.from_batches(
+            pa.schema([selected.schema.field("pair_id")]), (b.select(["pair_id"]) for b in selected))
+        sql.temp_table(con, "selected_pairs", ids)
+    finally:
+        cur.close()
+
+
+def stage_candidates(con: duckdb.DuckDBPyConnection, spec: SftSpec) -> int:
+    """The selected pairs (stage_selection) whose two sides have a validated annotation, with the annotation each
+    side uses, into the TEMP table candidates; returns how many."""
     sql.temp_table(con, "annotation_preference", preference_table(spec.preference))
-    return sql.query(con, "sft_candidates")
+    return int(sql.execute(con, "sft_candidates")[0][0])
 
 
 def quotas(available: Mapping[str, int], spec: SftSpec) -> dict[str, int]:
@@ -141,73 +154,67 @@ def quotas(available: Mapping[str, int], spec: SftSpec) -> dict[str, int]:
     return out
 
 
-def mix(cands: pa.Table, spec: SftSpec) -> tuple[pa.Table, dict[str, int]]:
-    counts = cands.group_by("dataset_name").aggregate([("pair_id", "count")])
-    available = dict(zip(counts.column("dataset_name").to_pylist(), counts.column("pair_id_count").to_pylist()))
+def mix(con: duckdb.DuckDBPyConnection, spec: SftSpec) -> tuple[int, dict[str, int]]:
+    """Candidates -> the TEMP table mixed (sft_mix.sql); returns (pairs kept, quotas)."""
+    counts = sql.query(con, "sft_candidate_counts")
+    available = dict(zip(counts.column("dataset_name").to_pylist(), counts.column("pairs").to_pylist()))
     q = quotas(available, spec)
-    if not q:
-        return cands, q
-    con = sql.memory()
-    try:
-        con.register("candidates", cands)
-        con.register("quotas", pa.table({"dataset_name": pa.array(list(q), pa.string()),
-                                         "quota": pa.array(list(q.values()), pa.int64())}))
-        return sql.query(con, "sft_mix", {"seed": str(spec.seed)}), q
-    finally:
-        con.close()
+    sql.temp_table(con, "quotas", pa.table({"dataset_name": pa.array(list(q), pa.string()),
+                                            "quota": pa.array(list(q.values()), pa.int64())}))
+    return int(sql.execute(con, "sft_mix", {"seed": str(spec.seed)})[0][0]), q
 
 
-def components(n: int, edges: pa.Table) -> np.ndarray:
-    """Connected component of each of n rows, rows linked through shared keys (a bipartite row-key graph)."""
+def components(n: int, rid: np.ndarray, kid: np.ndarray) -> np.ndarray:
+    """Connected component of each of n rows, rows linked through shared keys (a bipartite row-key graph given as
+    edge arrays: row rid[i] has key kid[i], keys numbered 0..k-1)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    rid = edges.column("rid").to_numpy().astype(np.int64)
-    keys = pc.dictionary_encode(edges.column("key")).combine_chunks()
-    kid = keys.indices.to_numpy().astype(np.int64) + n
-    size = n + len(keys.dictionary)
-    graph = coo_matrix((np.ones(len(rid), dtype=np.int8), (rid, kid)), shape=(size, size))
+    size = n + (int(kid.max()) + 1 if len(kid) else 0)
+    graph = coo_matrix((np.ones(len(rid), dtype=np.int8), (rid, kid + n)), shape=(size, size))
     _, labels = connected_components(graph, directed=False)
     return labels[:n]
 
 
-def split(kept: pa.Table, spec: SftSpec) -> tuple[pa.Table, dict[str, Any]]:
-    """Assign train/eval by leakage group; returns (pair_id, split, split_group, qry_annotation_id,
-    pos_annotation_id) for the pairs that stay, and an audit for the manifest."""
-    n = kept.num_rows
-    con = sql.memory()
-    try:
-        con.register("kept", kept.append_column("rid", pa.array(np.arange(n, dtype=np.int64))))
-        edges = sql.query(con, "sft_split_keys", {"text_key": spec.text_key})
-        if spec.text_key == "minhash":  # exact normalised text as in text_only, plus near duplicates
-            edges = pa.concat_tables([edges, sql.query(con, "sft_split_keys_minhash")])
-        labels = components(n, edges) if n else np.zeros(0, dtype=np.int64)
-        con.register("kept_groups", pa.table({
-            "pair_id": kept.column("pair_id"), "source_split": kept.column("source_split"),
-            "component": pa.array(labels.astype(np.int64)),
-            "qry_annotation_id": kept.column("qry_annotation_id"), "pos_annotation_id": kept.column("pos_annotation_id"),
-        }))
-        assigned = sql.query(con, "sft_assign_split", {
-            "mode": spec.split_mode, "seed": str(spec.seed), "eval_fraction": float(spec.eval_fraction),
-        })
-    finally:
-        con.close()
-    leaks = assigned.column("leaks")
-    dropped = int(pc.sum(leaks).as_py() or 0)
-    assigned = assigned.filter(pc.invert(leaks)).drop_columns(["leaks"])
-    audit = {
+def _edges(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+    """The leakage graph's edges as two int64 arrays, read batch by batch."""
+    rids, kids = [], []
+    for b in sql.stream(con, "sft_split_ids", batch_rows=1_000_000):
+        rids.append(b.column(0).to_numpy().astype(np.int64))
+        kids.append(b.column(1).to_numpy().astype(np.int64))
+    if not rids:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rids), np.concatenate(kids)
+
+
+def split(con: duckdb.DuckDBPyConnection, n: int, spec: SftSpec) -> dict[str, Any]:
+    """Assign train/eval by leakage group over the TEMP table mixed (n rows): the TEMP table kept(pair_id, split,
+    split_group, qry_annotation_id, pos_annotation_id) of the pairs that stay; returns the manifest's audit.
+
+    The leakage graph (pairs linked by a shared key) is built in SQL; Python holds only its edges as integers and
+    the component of each pair (scipy), never a wide row."""
+    sql.execute(con, "sft_split_keys", {"text_key": spec.text_key})
+    if spec.text_key == "minhash":  # exact normalised text as in text_only, plus near duplicates
+        sql.execute(con, "sft_split_keys_minhash")
+    rid, kid = _edges(con)
+    labels = components(n, rid, kid) if n else np.zeros(0, dtype=np.int64)
+    del rid, kid
+    sql.temp_table(con, "kept_components", pa.table({
+        "rid": pa.array(np.arange(n, dtype=np.int64)), "component": pa.array(labels.astype(np.int64))}))
+    dropped = int(sql.execute(con, "sft_assign_split", {
+        "mode": spec.split_mode, "seed": str(spec.seed), "eval_fraction": float(spec.eval_fraction),
+    })[0][0])
+    return {
         "mode": spec.split_mode, "eval_fraction": spec.eval_fraction if spec.split_mode == "group" else None,
         "seed": spec.seed, "text_key": spec.text_key,
         "groups": int(np.count_nonzero(np.bincount(labels))) if n else 0,
         "dropped_train_pairs_leaking_into_eval": dropped,
     }
-    return assigned, audit
 
 
-def arrange(cands: pa.Table, spec: SftSpec) -> tuple[pa.Table, dict[str, Any]]:
-    """Mix -> split, with no warehouse connection open. Returns kept(pair_id, split, split_group,
-    qry_annotation_id, pos_annotation_id) and what the manifest records about it."""
-    mixed, q = mix(cands, spec)
-    kept, audit = split(mixed, spec)
-    info = {"candidates": cands.num_rows, "after_mix": mixed.num_rows, "quotas": q, "split": audit}
-    return kept, info
+def arrange(con: duckdb.DuckDBPyConnection, spec: SftSpec, n_candidates: int) -> dict[str, Any]:
+    """Mix -> split, over the TEMP table candidates: leaves the TEMP table kept(pair_id, split, split_group,
+    qry_annotation_id, pos_annotation_id) and returns what the manifest records about it."""
+    n_mixed, q = mix(con, spec)
+    audit = split(con, n_mixed, spec)
+    return {"candidates": n_candidates, "after_mix": n_mixed, "quotas": q, "split": audit}

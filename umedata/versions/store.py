@@ -11,6 +11,10 @@ ingest uses):
 A version directory is never rewritten: writing into an existing one raises VersionExists. Locally it is written
 under a temporary name and renamed into place (atomic), and its files are made read-only. Shards are deterministic
 (fixed row order, row-group size, compression, no timestamps), so the same rows give the same bytes.
+
+A build streams: `begin` opens a temporary directory, a `ShardWriter` takes the rows batch by batch (their id is
+not known yet), and `finish` writes README.md and manifest.json under the id the rows hashed to and moves the
+directory into place (or discards it, when that id is already there).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import os
 import posixpath
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +121,104 @@ def write_shards(
     return splits
 
 
+class ShardWriter:
+    """Rows in canonical order (grouped by split), batch by batch, into data/<split>-i-of-n.parquet: rows_per_shard
+    rows a shard, row groups of row_group_size; byte for byte the files write_shards makes of the same rows. Holds
+    at most one row group. A shard is written under a temporary name and renamed by `close`, once n is known."""
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, vdir: str, rows_per_shard: int, row_group_size: int,
+                 schema: pa.Schema | None = None):
+        self.fs, self.vdir, self.schema = fs, vdir, schema
+        self.rows_per_shard, self.row_group_size = rows_per_shard, row_group_size
+        self.shards: dict[str, int] = {}  # split -> shards written, in the order the splits came
+        self.rows = 0
+        self.split: str | None = None
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.shard_rows = 0
+        self.out: Any = None
+        self.writer: pq.ParquetWriter | None = None
+        fs.makedirs(join(vdir, "data"), exist_ok=True)
+
+    def _partial(self, split: str, i: int) -> str:
+        return join(self.vdir, f"data/.{split}-{i:05d}.partial")
+
+    def add(self, rows: pa.Table | pa.RecordBatch) -> None:
+        table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+        splits = table.column("split").to_numpy(zero_copy_only=False)
+        start = 0
+        while start < table.num_rows:
+            split = splits[start]
+            end = start + 1
+            while end < table.num_rows and splits[end] == split:
+                end += 1
+            self._add_split(split, table.slice(start, end - start))
+            start = end
+
+    def _add_split(self, split: str, part: pa.Table) -> None:
+        if split != self.split:
+            if split in self.shards:
+                raise ValueError(f"rows of split {split!r} are not together: rows must come in canonical order")
+            self._close_shard()
+            self.split = split
+            self.shards[split] = 0
+        self.rows += part.num_rows
+        while part.num_rows:
+            if self.out is None:
+                self.out = self.fs.open(self._partial(split, self.shards[split]), "wb")
+                self.shards[split] += 1
+                self.shard_rows = 0
+            take = min(part.num_rows, self.rows_per_shard - self.shard_rows)
+            self.pending.append(part.slice(0, take))
+            self.pending_rows += take
+            self.shard_rows += take
+            part = part.slice(take)
+            self._flush(final=False)
+            if self.shard_rows == self.rows_per_shard:
+                self._close_shard()
+
+    def _flush(self, final: bool) -> None:
+        """Write whole row groups from what is pending (the last, shorter one only when the shard ends)."""
+        if not self.pending_rows or (self.pending_rows < self.row_group_size and not final):
+            return
+        table = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
+        whole = table.num_rows if final else table.num_rows - table.num_rows % self.row_group_size
+        if self.schema is not None:
+            table = table.replace_schema_metadata(self.schema.metadata)
+        if self.writer is None:  # as pq.write_table does: the writer takes the table's schema
+            self.writer = pq.ParquetWriter(self.out, table.schema, **PARQUET_OPTIONS)
+        self.writer.write_table(table.slice(0, whole), row_group_size=self.row_group_size)
+        rest = table.slice(whole)
+        self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def _close_shard(self) -> None:
+        if self.out is None:
+            return
+        self._flush(final=True)
+        self.writer.close()
+        self.out.close()
+        self.writer = self.out = None
+
+    def close(self) -> dict[str, list[str]]:
+        """Finish the last shard and name every shard <split>-i-of-n; returns the manifest's splits map."""
+        self._close_shard()
+        splits = {}
+        for split, n in self.shards.items():
+            names = shard_names(split, n * self.rows_per_shard, self.rows_per_shard)
+            for i, name in enumerate(names):
+                self.fs.mv(self._partial(split, i), join(self.vdir, name))
+            splits[split] = names
+        return splits
+
+    def abort(self) -> None:
+        """Close what is open (the caller removes the directory)."""
+        if self.writer is not None:
+            self.writer.close()
+        if self.out is not None:
+            self.out.close()
+        self.writer = self.out = None
+
+
 @dataclass
 class VersionStore:
     """A versions folder and its media store. Cheap to create; nothing is touched until something is written."""
@@ -200,43 +302,83 @@ class VersionStore:
         schema: pa.Schema | None = None,
     ) -> dict[str, list[str]]:
         """Write a version directory (shards, README.md, manifest.json last). Raises VersionExists if it is there."""
-        final = self.version_path(version_id)
-        if self.fs.exists(final) and self.has_version(version_id):
-            raise VersionExists(f"version {version_id} already exists at {self.url(final)}; versions are immutable")
-        local = is_local(self.fs)
-        # Remote stores have no atomic rename: files go straight into place and manifest.json, written last, marks
-        # the directory complete (a leftover without it is not a version and gc removes it).
-        target = join(self.versions_path, f".{version_id}.tmp-{uuid.uuid4().hex}") if local else final
-        self.fs.makedirs(target, exist_ok=True)
+        if self.has_version(version_id):
+            raise VersionExists(f"version {version_id} already exists at {self.url(self.version_path(version_id))}; "
+                                "versions are immutable")
+        target = self.begin()
         try:
             splits = write_shards(rows, self.fs, target, rows_per_shard, row_group_size, schema)
-            manifest = {**manifest, "splits": splits}
-            with self.fs.open(join(target, "README.md"), "w", encoding="utf-8") as f:
-                f.write(card)
-            with self.fs.open(join(target, "manifest.json"), "w", encoding="utf-8") as f:
-                f.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        except BaseException:
+            self.abort(target)
+            raise
+        self.finish(target, version_id, {**manifest, "splits": splits}, card)
+        return splits
+
+    # -- streamed builds: begin -> ShardWriter(target) -> finish(target, id) ----------------------------------
+    def begin(self) -> str:
+        """A fresh directory to write a version into before its id is known. Locally a hidden sibling of the final
+        directories (same filesystem: the rename is atomic); remote stores have no atomic rename, so there the
+        files are moved under the id by `finish`, manifest.json last."""
+        target = join(self.versions_path, f".build-{uuid.uuid4().hex}.tmp")
+        self.fs.makedirs(target, exist_ok=True)
+        return target
+
+    def finish(self, target: str, version_id: str, manifest: dict[str, Any], card: str) -> str:
+        """Write README.md and manifest.json (last) into `target` and move it to versions/<version_id>. Raises
+        VersionExists (and removes `target`) when that version is there already: same id, same content."""
+        final = self.version_path(version_id)
+        local = is_local(self.fs)
+        try:
+            if self.has_version(version_id):
+                raise VersionExists(f"version {version_id} already exists at {self.url(final)}; versions are immutable")
             if local:
+                self._write_meta(target, manifest, card)
                 for dirpath, _dirs, names in os.walk(target):
                     for n in names:
                         os.chmod(os.path.join(dirpath, n), 0o444)
                 try:
                     os.rename(target, final)
                 except OSError as exc:  # another build of the same content won the race: identical bytes
-                    shutil.rmtree(target, ignore_errors=True)
                     raise VersionExists(f"version {version_id} appeared at {final} meanwhile") from exc
-        except VersionExists:
-            raise
+            else:
+                for src in self.fs.find(target):
+                    self.fs.mv(src, join(final, posixpath.relpath(src, target)))
+                self._write_meta(final, manifest, card)
+                self.abort(target)
         except BaseException:
-            if local:
-                shutil.rmtree(target, ignore_errors=True)
+            self.abort(target)
             raise
-        return splits
+        return final
+
+    def abort(self, target: str) -> None:
+        """Remove a directory `begin` made (a failed or redundant build)."""
+        if is_local(self.fs):
+            shutil.rmtree(target, ignore_errors=True)
+        elif self.fs.exists(target):
+            self.fs.rm(target, recursive=True)
+
+    def _write_meta(self, vdir: str, manifest: dict[str, Any], card: str) -> None:
+        with self.fs.open(join(vdir, "README.md"), "w", encoding="utf-8") as f:
+            f.write(card)
+        with self.fs.open(join(vdir, "manifest.json"), "w", encoding="utf-8") as f:
+            f.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_manifest(version_dir: str | os.PathLike[str]) -> dict[str, Any]:
     fs, path = open_dir(version_dir)
     with fs.open(join(path, "manifest.json"), "r", encoding="utf-8") as f:
         return json.load(f)
+
+
+def iter_rows(version_dir: str | os.PathLike[str], columns: list[str] | None = None,
+              batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
+    """The rows of a version directory batch by batch, in canonical order (splits by name, shards in order)."""
+    fs, path = open_dir(version_dir)
+    manifest = read_manifest(version_dir)
+    for split in sorted(manifest["splits"]):
+        for name in manifest["splits"][split]:
+            with fs.open(join(path, name), "rb") as f:
+                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=columns)
 
 
 def read_rows(version_dir: str | os.PathLike[str], columns: list[str] | None = None, splits: Iterable[str] | None = None) -> pa.Table:

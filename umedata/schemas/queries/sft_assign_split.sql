@@ -1,9 +1,17 @@
--- Train/eval split by leakage group. Relation: kept_groups(pair_id, source_split, component, qry_annotation_id,
--- pos_annotation_id), where component numbers the connected groups of sft_split_keys.sql. A group's key (split_group) is its smallest pair_id, so it
--- does not depend on how components were numbered. The annotation ids pass through to the kept rows.
+-- Train/eval split by leakage group: the TEMP table kept(pair_id, split, split_group, qry_annotation_id,
+-- pos_annotation_id) a version is built from. Relations: mixed (sft_mix.sql) and kept_components(rid, component),
+-- where component numbers the connected groups of sft_split_keys.sql. A group's key (split_group) is its smallest
+-- pair_id, so it does not depend on how components were numbered. The annotation ids pass through to the kept rows.
 -- $mode 'group': a group goes to eval when a seeded hash of its key falls below $eval_fraction.
 -- $mode 'source': each pair keeps its source split (train/training -> train, anything else -> eval); a train pair
---                 whose group also has eval pairs would leak, so it is flagged and the caller drops it.
+--                 whose group also has eval pairs would leak, so it is dropped (and counted: the last statement).
+-- The selection's other TEMP tables (mixed, split_edges, ...) are dropped: only kept goes on.
+CREATE OR REPLACE TEMP TABLE kept_groups AS
+SELECT m.pair_id, m.source_split, c.component, m.qry_annotation_id, m.pos_annotation_id
+FROM mixed m
+JOIN kept_components c ON c.rid = m.rid;
+
+CREATE OR REPLACE TEMP TABLE split_assigned AS
 WITH groups AS (
     SELECT component,
            min(pair_id) AS split_group,
@@ -29,3 +37,16 @@ assigned AS (
 SELECT pair_id, split, split_group, qry_annotation_id, pos_annotation_id,
        $mode = 'source' AND split = 'train' AND has_eval_source AS leaks
 FROM assigned;
+
+CREATE OR REPLACE TEMP TABLE kept AS
+SELECT pair_id, split, split_group, qry_annotation_id, pos_annotation_id FROM split_assigned WHERE NOT leaks;
+
+CREATE OR REPLACE TEMP TABLE split_dropped AS SELECT count(*) FILTER (WHERE leaks) AS dropped FROM split_assigned;
+
+DROP TABLE split_assigned;
+DROP TABLE kept_groups;
+DROP TABLE kept_components;
+DROP TABLE split_edges;
+DROP TABLE mixed;
+
+SELECT dropped FROM split_dropped;

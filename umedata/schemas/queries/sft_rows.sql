@@ -1,6 +1,7 @@
--- The rows of an SFT version, one per kept pair, in the column layout of docs/interfaces.md ("Dataset version
--- directory"). Unordered: the caller sorts them into canonical order (split, pair_id) - cheaper in Arrow than
--- sorting wide rows here.
+-- The rows of a version, one per kept pair, in the column layout of docs/interfaces.md ("Dataset version
+-- directory"), in one statement: the definition. Builds assemble the same rows from pieces (sft_rows_kept.sql,
+-- sft_rows_sides.sql, sft_rows_annotations.sql, put together by umedata/versions/assemble.py) so they never hold
+-- them; tests/test_versions_stream.py checks both give the same rows. Unordered (canonical order: split, pair_id).
 -- Relation: kept(pair_id, split, split_group, qry_annotation_id, pos_annotation_id) - the annotations were chosen
 -- at selection time and are joined by id here, so a teacher committing meanwhile cannot change the result.
 -- Media are references into the media store, images in order and a video's frames in order as the side's one

@@ -1,4 +1,5 @@
--- Leakage keys of each kept pair (relation kept, with a row number rid): pairs sharing any key end in one split.
+-- Leakage keys of each mixed pair (relation mixed, with its row number rid), as the TEMP table split_edges(rid, key):
+-- pairs sharing any key end in one split.
 --   side:   the query side itself (the same query content, whatever source or pair it came in)
 --   media:  every query image, document page, video and video frame, by content hash
 --   text:   the normalised query text: NFC, lower case, every run of characters that are neither letters nor
@@ -8,15 +9,16 @@
 -- 'all' = every query, 'none' = no text key; 'minhash' = as 'text_only', plus the near-duplicate keys of
 -- sft_split_keys_minhash.sql. Targets are not keys: a class label shared by many pairs is shared by
 -- design.
-SELECT rid, 'side:' || qry_side_id AS key FROM kept
+CREATE OR REPLACE TEMP TABLE split_edges AS
+SELECT rid, 'side:' || qry_side_id AS key FROM mixed
 UNION ALL
-SELECT rid, 'media:' || unnest(qry_media_keys) AS key FROM kept
+SELECT rid, 'media:' || unnest(qry_media_keys) AS key FROM mixed
 UNION ALL
 SELECT rid, 'text:' || norm AS key
 FROM (
     SELECT rid, qry_media_keys,
            trim(regexp_replace(lower(nfc_normalize(qry_text)), '[^\p{L}\p{N}]+', ' ', 'g')) AS norm
-    FROM kept
+    FROM mixed
 )
 WHERE norm <> ''
   AND ($text_key = 'all' OR ($text_key IN ('text_only', 'minhash') AND len(qry_media_keys) = 0));

@@ -1,15 +1,16 @@
--- Near-duplicate keys of text-only queries by MinHash LSH (text_key 'minhash'), added to sft_split_keys.sql's.
--- Relation kept(rid, qry_text, qry_media_keys). Shingles are word 3-grams of the normalised text (the whole text
+-- Near-duplicate keys of text-only queries by MinHash LSH (text_key 'minhash'), added to sft_split_keys.sql's
+-- split_edges. Relation mixed(rid, qry_text, qry_media_keys). Shingles are word 3-grams of the normalised text (the whole text
 -- when it has fewer than three words); 32 hash functions h_i(x) = (a_i * x + b_i) mod (2^61 - 1) over a stable
 -- 61-bit hash (md5) of each shingle; the minima form 8 bands of 4, and queries sharing any band share a key.
 -- Pairs of texts above ~0.6 Jaccard similarity then land in one group with high probability, below ~0.3 rarely.
 -- Every constant is fixed, so the same texts always give the same keys.
+INSERT INTO split_edges
 WITH texts AS (
     SELECT rid, string_split(norm, ' ') AS w
     FROM (
         SELECT rid, qry_media_keys,
                trim(regexp_replace(lower(nfc_normalize(qry_text)), '[^\p{L}\p{N}]+', ' ', 'g')) AS norm
-        FROM kept
+        FROM mixed
     )
     WHERE norm <> '' AND len(qry_media_keys) = 0
 ),
