@@ -3,7 +3,10 @@
     config.py     the thresholds file (defaults in umedata/schemas/checks/defaults.toml) -> a checks version
     rules.py      the rules: name (= reason code), what each measures, min or max
     tokens.py     lengths in the student's tokens (tokenizers, batch API over distinct pieces)
-    measure.py    values per (annotation, rule), vectorised with polars and numpy
+    text.py       text primitives the rules share (normalisation, whitespace tests), regexes only where needed
+    measure.py    values per (annotation, rule), vectorised with polars and numpy, a page in parallel blocks
+    per_row.py    the same values one annotation at a time in plain Python: the definition measure is tested
+                  against, and the bench's per-row baseline
     evaluate.py   values against thresholds (per-dataset overrides, the strictest wins) -> annotation_checks rows
     run.py        validate(): page through annotations, reuse stored values, commit, choose the version
     suites.py     Great Expectations suites from umedata/schemas/expectations/*.json, per batch
