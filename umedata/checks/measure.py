@@ -240,8 +240,9 @@ def _measure_block(ann: pl.DataFrame, want: set[str], cfg: ChecksConfig, counter
     if "truncated" in want:
         cols["truncated"] = ((ann.get_column("finish_reason") == "length").fill_null(False).to_numpy()
                              .astype(np.float64), None)
+    summary = norm(ann.get_column("summary")) if want & {"summary_copy", "leak"} else None
     if "summary_copy" in want:
-        s, t = norm(ann.get_column("summary")), norm(ann.get_column("text"))
+        s, t = summary, norm(ann.get_column("text"))
         copied = np.flatnonzero(pl.DataFrame({"s": s, "t": t}).select(
             (pl.col("s").str.len_bytes() > 0) & pl.col("t").str.contains(pl.col("s"), literal=True)).to_series()
             .to_numpy())
@@ -287,16 +288,17 @@ def _measure_block(ann: pl.DataFrame, want: set[str], cfg: ChecksConfig, counter
     if "leak" in want:
         if pairs is not None and not cfg.rules["leak"].params["media_queries"] and "qry_media" in pairs.columns:
             pairs = pairs.filter(pl.col("qry_media") == 0)
-        found = ann.select("annotation_id").join(leaks(ann, pairs), on="annotation_id", how="left",
+        found = ann.select("annotation_id").join(leaks(ann, pairs, summary), on="annotation_id", how="left",
                                                  maintain_order="left")
         cols["leak"] = (found.get_column("leak_words").fill_null(0).to_numpy().astype(np.float64),
                         found.get_column("leak_pair"))
     return cols
 
 
-def leaks(ann: pl.DataFrame, pairs: pl.DataFrame | None) -> pl.DataFrame:
+def leaks(ann: pl.DataFrame, pairs: pl.DataFrame | None, summary: pl.Series | None = None) -> pl.DataFrame:
     """Per annotation: words of the longest paired target text its reasoning or summary contains verbatim (and its
-    own text does not), with that pair's id. Checked per pair: a side is the query of every pair that names it."""
+    own text does not), with that pair's id. Checked per pair: a side is the query of every pair that names it.
+    `summary`: norm(ann's summary) when the caller has it."""
     schema = {"annotation_id": pl.String, "leak_words": pl.Int64, "leak_pair": pl.String}
     empty = pl.DataFrame(schema=schema)
     if pairs is None or pairs.height == 0:
@@ -305,10 +307,10 @@ def leaks(ann: pl.DataFrame, pairs: pl.DataFrame | None) -> pl.DataFrame:
     if pairs.height == 0:
         return empty
     # Each query's reasoning and summary normalised once, however many pairs it is the query of.
-    own = ann.select("annotation_id", "reasoning", "summary").join(pairs.select("annotation_id").unique(),
-                                                                   on="annotation_id", how="semi")
+    own = (ann.select("annotation_id", "reasoning", s=summary if summary is not None else pl.col("summary"))
+           .join(pairs.select("annotation_id").unique(), on="annotation_id", how="semi"))
     own = pl.DataFrame({"annotation_id": own.get_column("annotation_id"), "r": norm(own.get_column("reasoning")),
-                        "s": norm(own.get_column("summary"))})
+                        "s": own.get_column("s") if summary is not None else norm(own.get_column("s"))})
     joined = (pairs.select("annotation_id", "pair_id", "qry_text", t=norm(pairs.get_column("target_text")))
               .filter(pl.col("t").str.len_bytes() > 0)
               .join(own, on="annotation_id", how="inner"))
