@@ -6,5 +6,5 @@ WITH needed AS (
     SELECT side_id FROM eval_candidates WHERE list_contains($names, eval_set)
 )
 SELECT side_id, text, modality, images, video
-FROM version_sides((SELECT list(side_id) FROM needed))
+FROM version_sides('needed')
 ORDER BY side_id;
