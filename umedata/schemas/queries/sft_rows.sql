@@ -21,7 +21,7 @@ needed AS (
     SELECT unnest(negatives) FROM kp
 ),
 full_sides AS (
-    SELECT side_id, text, images, video FROM version_sides((SELECT list(side_id) FROM needed))
+    SELECT side_id, text, images, video FROM version_sides('needed')
 ),
 negs AS (
     SELECT n.pair_id,
