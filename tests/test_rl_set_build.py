@@ -29,16 +29,23 @@ def varied(pair: dict, role: str, k: int) -> float:
     return 0.1 + spread * (k % 2) if role == "qry" else 0.3
 
 
-@pytest.fixture
-def scored(warehouse, world, tmp_path):
+def write_folders(warehouse, world, tmp_path: Path):  # noqa: F811
+    """8 pairs per dataset, their SFT version, and a rollout folder + score folder for it (not loaded).
+    Returns (sft build, run folder, score folder)."""
     basic_world(world, n=8)
     world.commit(warehouse)
     sft = build_sft_set(warehouse, SftSpec(name="sft", eval_fraction=0.25, seed=3))
     # format depends on the side only (constant over its K rollouts), so a group varies only by its r_emb
     write_run(tmp_path / "run", sft.path, k=K, format_ok=lambda side, k: side[0] in "01234567")
     write_scores(tmp_path / "scores", tmp_path / "run", sft.path, varied, pool_size=4, seed=1)
-    rollouts.load(warehouse, tmp_path / "run")
-    rollouts.load(warehouse, tmp_path / "scores")
+    return sft, tmp_path / "run", tmp_path / "scores"
+
+
+@pytest.fixture
+def scored(warehouse, world, tmp_path):  # noqa: F811
+    sft, run, scores = write_folders(warehouse, world, tmp_path)
+    rollouts.load(warehouse, run)
+    rollouts.load(warehouse, scores)
     return warehouse, sft
 
 

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from test_rl_set_build import K, varied
-from test_rollouts_data import write_run, write_scores
-from test_versions_data import basic_world, world  # noqa: F401  (fixture)
+from test_rl_set_build import write_folders
+from test_versions_data import world  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
 from umedata.cli import app
-from umedata.versions import SftSpec, build_sft_set, read_rows
+from umedata.versions import read_rows
 
 runner = CliRunner()
 
@@ -24,13 +23,9 @@ def invoke(*args) -> str:
 
 
 @pytest.fixture
-def folders(warehouse, world, tmp_path):
-    basic_world(world, n=8)
-    world.commit(warehouse)
-    sft = build_sft_set(warehouse, SftSpec(name="sft", eval_fraction=0.25, seed=3))
-    write_run(tmp_path / "run", sft.path, k=K, format_ok=lambda side, k: side[0] in "01234567")
-    write_scores(tmp_path / "scores", tmp_path / "run", sft.path, varied, pool_size=4, seed=1)
-    return warehouse, sft, tmp_path / "run", tmp_path / "scores"
+def folders(warehouse, world, tmp_path):  # noqa: F811
+    sft, run, scores = write_folders(warehouse, world, tmp_path)
+    return warehouse, sft, run, scores
 
 
 def test_cli_load_build_report(folders, tmp_path):
