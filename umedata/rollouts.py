@@ -86,10 +86,16 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def _require(manifest: dict[str, Any], keys: tuple[str, ...], folder: str) -> None:
+def _manifest_of(folder: str, kind: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The folder's manifest, which must be of `kind` and have every one of `keys`."""
+    manifest = read_manifest(folder)
+    if manifest["kind"] != kind:
+        other = {"rollouts": "load_scores", "rollout_scores": "load_rollouts"}[kind]
+        raise NotARolloutFolder(f"{folder} holds {manifest['kind']}, not {kind} (try {other})")
     missing = [k for k in keys if manifest.get(k) is None]
     if missing:
         raise NotARolloutFolder(f"{folder}: manifest lacks {', '.join(missing)} (docs/interfaces.md)")
+    return manifest
 
 
 def _shards(folder: str, pattern: str) -> Iterator[tuple[str, Any]]:
@@ -172,11 +178,8 @@ def load_rollouts(warehouse: Warehouse, folder: str | os.PathLike[str],
                   rows_per_commit: int = DEFAULT_ROWS_PER_COMMIT) -> LoadSummary:
     """Load a rollout run folder (python -m training.rollout); returns what was read, added and quarantined."""
     folder = str(folder)
-    manifest = read_manifest(folder)
-    if manifest["kind"] != "rollouts":
-        raise NotARolloutFolder(f"{folder} holds {manifest['kind']}, not rollouts (try load_scores)")
-    _require(manifest, ("run_id", "checkpoint_id", "dataset_version_id", "split", "sampling", "sampling_id",
-                        "backend", "format_version"), folder)
+    manifest = _manifest_of(folder, "rollouts", ("run_id", "checkpoint_id", "dataset_version_id", "split", "sampling",
+                                                 "sampling_id", "backend", "format_version"))
     if manifest["format_version"] not in KNOWN_FORMAT_VERSIONS:
         raise NotARolloutFolder(f"{folder}: format version {manifest['format_version']!r} is not one this umedata "
                                 f"knows ({', '.join(sorted(KNOWN_FORMAT_VERSIONS))})")
@@ -236,10 +239,7 @@ def load_scores(warehouse: Warehouse, folder: str | os.PathLike[str],
                 rows_per_commit: int = DEFAULT_ROWS_PER_COMMIT) -> LoadSummary:
     """Load a score folder (python -m training.score_rollouts). Its rollout run must be loaded first."""
     folder = str(folder)
-    manifest = read_manifest(folder)
-    if manifest["kind"] != "rollout_scores":
-        raise NotARolloutFolder(f"{folder} holds {manifest['kind']}, not rollout_scores (try load_rollouts)")
-    _require(manifest, ("run_id", "dataset_version_id", "pool_size", "seed"), folder)
+    manifest = _manifest_of(folder, "rollout_scores", ("run_id", "dataset_version_id", "pool_size", "seed"))
     sid = scoring_id(manifest)
     with warehouse.reader() as con:
         runs = sql.query(con, "rollouts_run", {"run_id": manifest["run_id"]}).to_pylist()
