@@ -115,7 +115,7 @@ _ASCII_GARBAGE = (r"[\x00-\x08]", r"[\x0b\x0c\x0e-\x14]", r"[\x15-\x1d]", r"[\x1
 
 
 def rare_rows(full: pl.Series, cfg: ChecksConfig) -> np.ndarray | None:
-    """Rows of `full` (reasoning + "\n" + summary) where refusal, control_tags, garbage or wrong_script may be
+    """Rows of `full` (reasoning + newline + summary) where refusal, control_tags, garbage or wrong_script may be
     non-zero: a refusal phrase, a control tag, a non-ASCII character or an ASCII symbol/control character. Every
     other row has 0 for all four, so the rules are measured on these rows alone. None: no such shortcut (the
     allowed scripts leave out Latin, so any ASCII letter may count)."""
