@@ -57,7 +57,9 @@ def word_stats(words: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(repeated n-gram share, longest run of one word) per row, over the space-split words of all rows at once.
 
     The words are 64-bit hashes in one flat array (a row's words contiguous, empty pieces dropped); an n-gram is a
-    mix of n consecutive hashes within one row; the share is 1 - distinct / total n-grams of the row.
+    mix of n consecutive hashes within one row; the share is 1 - distinct / total n-grams of the row. Every pass
+    over the page-sized arrays costs (they are the size of the page's text): row boundaries come from the rows'
+    word counts, never from comparing row numbers word by word.
     """
     rows = words.rows
     h, i = words.h, words.i
@@ -66,11 +68,15 @@ def word_stats(words: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
     if empty.any():
         h, i = h[~empty], i[~empty]
         count = count - np.bincount(words.i[empty], minlength=rows)
+    ends = np.cumsum(count)  # where each row's words end in h
     rep = np.zeros(rows)
-    # Runs: a row with words has a run of 1; where a word repeats the one before it in the same row, a streak of s
-    # repeats in a row is a run of s + 1.
+    # Runs: a row with words has a run of 1; a streak of s words that each repeat the one before in the same row is
+    # a run of s + 1.
     run = (count > 0).astype(np.int64)
-    repeat = np.flatnonzero((h[1:] == h[:-1]) & (i[1:] == i[:-1]))
+    same = h[1:] == h[:-1]
+    edge = ends[(ends > 0) & (ends < len(h))] - 1  # a word and the next row's first word are no repeat
+    same[edge] = False
+    repeat = np.flatnonzero(same)
     if len(repeat):
         streak = np.flatnonzero(np.diff(repeat, prepend=-2) != 1)  # where a streak starts, in `repeat`
         length = np.diff(streak, append=len(repeat))
@@ -78,8 +84,8 @@ def word_stats(words: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
     # n-grams: positions j whose n words all lie in one row. Distinct n-grams per row by sorting: the row goes in
     # the high bits of a 64-bit key and the n-gram's hash in the rest (rows of a page need ~18 bits, leaving 46:
     # two different n-grams of one row collide with probability ~1e-8 per row), so after sorting each row's keys
-    # are contiguous and in row order, and a key that differs from its predecessor starts a distinct n-gram. The
-    # n-grams that cross a row's end get the largest key and sort to the end, out of the count.
+    # are contiguous and in row order, and a key equal to its predecessor is a repeat of that row. The n-grams that
+    # cross a row's end (the last n - 1 positions of each row) get the largest key and sort to the end.
     total = np.maximum(count - n + 1, 0)
     if n < 1 or not total.any():
         return rep, run
@@ -88,22 +94,18 @@ def word_stats(words: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
     for k in range(1, n):
         np.multiply(key, _MIX, out=key)
         np.bitwise_xor(key, h[k:k + m], out=key)
-    row_bits = max(1, int(rows).bit_length())
-    packed = i[:m].astype(np.uint64)  # in place from here: these arrays are the size of the whole page's text
-    packed <<= np.uint64(64 - row_bits)
-    key >>= np.uint64(row_bits)
+    shift = np.uint64(64 - max(1, int(rows).bit_length()))
+    packed = np.left_shift(i[:m].view(np.uint64), shift)  # rows are never negative: the view is exact
+    np.right_shift(key, np.uint64(64) - shift, out=key)
     packed |= key
-    packed[i[:m] != i[n - 1:]] = np.iinfo(np.uint64).max
+    crossing = (ends[:, None] - np.arange(1, n)).ravel()
+    packed[crossing[(crossing >= 0) & (crossing < m)]] = np.iinfo(np.uint64).max
     packed.sort()
-    bounds = np.zeros(rows + 1, np.int64)
-    np.cumsum(total, out=bounds[1:])
-    valid = packed[:bounds[-1]]
-    new_gram = np.empty(len(valid), dtype=bool)
-    new_gram[0] = True
-    np.not_equal(valid[1:], valid[:-1], out=new_gram[1:])
+    valid = packed[:int(total.sum())]
+    again = np.flatnonzero(valid[1:] == valid[:-1]) + 1
+    repeats = np.bincount((valid[again] >> shift).astype(np.int64), minlength=rows)
     has = np.flatnonzero(total)
-    distinct = np.add.reduceat(new_gram, bounds[has], dtype=np.int64)
-    rep[has] = 1.0 - distinct / total[has]
+    rep[has] = 1.0 - (total[has] - repeats[has]) / total[has]
     return rep, run
 
 
