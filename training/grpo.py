@@ -97,10 +97,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--micro-batch", type=int, default=8,
                     help="rollout sequences per forward with gradient, per rank (0: all of the rank's rollouts in "
                          "one forward, which then also gives the reward's embeddings)")
-    ap.add_argument("--lr", type=float, default=1e-6)
-    ap.add_argument("--warmup", type=float, default=0.0, help="linear warmup fraction of the updates")
-    ap.add_argument("--weight-decay", type=float, default=0.0)
-    ap.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
+    setup.add_optimizer_args(ap, lr=1e-6, warmup=0.0)  # then constant
     ap.add_argument("--seed", type=int, default=0)
     # sampling
     ap.add_argument("--temperature", type=float, default=1.0)

@@ -38,6 +38,15 @@ LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_pro
 
 
 # ------------------------------------------------------------------------------------------------------------ flags
+def add_optimizer_args(ap: argparse.ArgumentParser, lr: float, warmup: float) -> None:
+    """AdamW and its schedule (adamw, optimizer_step); the stage gives its recipe's lr and warmup."""
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--warmup", type=float, default=warmup,
+                    help="linear warmup over this fraction of the optimiser steps (0: none)")
+    ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
+
+
 def add_model_args(ap: argparse.ArgumentParser) -> None:
     """Which parts train, LoRA, memory, attention kernel, parallelism, device."""
     BOOL = argparse.BooleanOptionalAction

@@ -79,10 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="micro-batches per optimiser step. The reference's 4 (x 4 pairs x 64 GPUs = 1024) belongs "
                          "to its GPU count: what carries over is the global batch micro-batch x accum x world, so "
                          "set this for yours (1024 / (4 x GPUs)); it adds no negatives, only averages gradients")
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--warmup", type=float, default=0.03, help="warmup fraction of the steps")
-    ap.add_argument("--weight-decay", type=float, default=0.0)
-    ap.add_argument("--clip", type=float, default=1.0)
+    setup.add_optimizer_args(ap, lr=5e-5, warmup=0.03)  # then cosine to 0
     ap.add_argument("--seed", type=int, default=0)
     # loss
     ap.add_argument("--scale", type=float, default=50.0, help="InfoNCE logit scale (1/temperature)")
