@@ -37,7 +37,8 @@ Choices (defaults are the reference's; every constant is a flag; run.json record
   * Generation backends: transformers generate() (CPU, GPU), or vLLM colocated on each GPU (--backend vllm;
     "auto" picks it when CUDA is there and vllm imports): the engine takes --vllm-memory of the GPU and gets the
     policy's weights after every update (LoRA merged for the copy).
-  * DDP when world > 1, --fsdp for FSDP2 (the reference copy is sharded the same way), as in training/sft.py.
+  * DDP when world > 1, --fsdp for FSDP2 (the reference copy is sharded the same way), as in training/sft.py: the
+    model, its wrapping, the optimiser step and resume are training/setup.py's, shared by both trainers.
     Under FSDP the transformers backend generates with the policy unsharded (the full weights for the duration,
     as a rollout engine holds them), so ranks that decode different lengths need no collective in step.
 

@@ -33,6 +33,9 @@ Choices (defaults are the reference 2B run's; where one differs, its help text s
   * --fsdp shards parameters, gradients and optimiser state with FSDP2 (fully_shard per decoder layer and vision
     block), for models that do not fit one GPU (a 7B full fine-tune); otherwise DDP when world size > 1.
 
+The model, its wrapping, the optimiser step, resume and export are training/setup.py's (shared with
+training/grpo.py), the run's files training/run_log.py's; the loop is main() below.
+
 Outputs in --out: metrics.jsonl (one line per optimiser step) and TensorBoard events, checkpoints/step_N/
 every --save-every steps (model, optimiser, scheduler, RNG, data position, dataset version id, base model;
 --resume continues exactly), and model/ (the final weights, LoRA merged, ready for training.evaluate / RL).
