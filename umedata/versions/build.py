@@ -10,13 +10,12 @@ pairs (an RL set curated from rollouts is its caller). Both go the same way, and
    rather than growing the process; the split's connected components run in Python over integers;
 3. decontaminate (umedata/versions/decontam.py) and the quality gate (umedata/checks/gate.py), over the kept table;
 4. pieces: DuckDB writes the rows' pieces (the pair, its sides, its annotations) as parquet bucketed by the row's
-   place in canonical order; the warehouse is closed after this step;
+   place in canonical order, and the media they show with their files; the warehouse is closed after this step;
 5. assemble, hash, write: bucket after bucket (umedata/versions/assemble.py) the rows are put together in
-   canonical order, folded into the content id (ContentHasher, equal to content_id) and written as shards
-   (ShardWriter) into a temporary directory; counts and teachers are read back from the shards;
-6. a short read session: sources, media references and where the media files are; then the media are copied,
-   the manifest and card written, and the directory moved into place under its id - or discarded when that id is
-   already there (same rows, same bytes);
+   canonical order, folded into the content id (ContentHasher, equal to content_id), written as shards
+   (ShardWriter) into a temporary directory, and their narrow columns kept aside for the counts and teachers;
+6. a short read session for the lineage; then the media are copied, the manifest and card written, and the
+   directory moved into place under its id - or discarded when that id is already there (same rows, same bytes);
 7. a short write transaction records the build (with its fingerprint) and, the first time, the version.
 
 Memory: one bucket of rows (DEFAULT_BUCKET_ROWS), DuckDB's memory limit (UMEDATA_BUILD_MEMORY, default 768 MB),
@@ -38,7 +37,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from umedata import sql
 from umedata.checks import gate
@@ -56,7 +55,6 @@ from umedata.versions.store import (
     ShardWriter,
     VersionExists,
     VersionStore,
-    join,
     read_manifest,
 )
 from umedata.warehouse import Warehouse
@@ -147,6 +145,8 @@ class _Build:
         self.scratch = self.wh.path.with_name(self.wh.path.name + ".build") / uuid.uuid4().hex
         self.pieces = self.scratch / "pieces"
         self.target: str | None = None
+        self.media = 0
+        self.sources: pa.Table | None = None
 
     def __enter__(self) -> _Build:
         self.pieces.mkdir(parents=True, exist_ok=True)
@@ -200,6 +200,11 @@ class _Build:
             self._empty()
         for piece in ("sides", "annotations"):
             sql.execute(con, assemble.QUERIES[piece], {**params, "path": str(self.pieces / piece)})
+        # What the manifest needs from the warehouse besides the rows: the media they show (and where their files
+        # are), and the sources table (a few rows).
+        self.media = int(sql.execute(con, "version_piece_media", {
+            "glob": str(self.pieces / "sides" / "*" / "*.parquet"), "path": str(self.scratch / "media.parquet")})[0][0])
+        self.sources = sql.query(con, "version_source_rows")
         return n
 
     def _empty(self) -> None:
@@ -217,6 +222,7 @@ class _Build:
         target = self.target = self.vstore.begin()
         writer = ShardWriter(self.vstore.fs, target, self.rows_per_shard, self.row_group_size)
         hasher = ContentHasher(str(self.scratch))
+        summary = _Summary(self.scratch)
         try:
             # Three at once: the next bucket is assembled and this one hashed in threads while this one is written
             # (Arrow, parquet, sha256 and file writes release the GIL): two buckets in memory at most.
@@ -229,40 +235,20 @@ class _Build:
                     if rows.num_rows:
                         hashing = pool.submit(hasher.add, rows)
                         writer.add(rows)
+                        summary.add(rows)
                         hashing.result()
-            splits = writer.close()
+                splits = writer.close()
+                shutil.rmtree(self.pieces, ignore_errors=True)
+                if hasher.rows == 0:
+                    self._empty()
+                folding = pool.submit(hasher.hexdigest)  # reads the spooled sections back while DuckDB counts
+                counts, teachers, sources = summary.finish(hasher.rows, self.sources)
+                version_id = folding.result()
         except BaseException:
             writer.abort()
+            summary.close()
             raise
-        shutil.rmtree(self.pieces, ignore_errors=True)
-        if hasher.rows == 0:
-            self._empty()
-        files = [join(target, f) for names in splits.values() for f in names]
-        rows = pads.dataset(files, format="parquet", filesystem=self.vstore.fs)
-        with ThreadPoolExecutor(1, thread_name_prefix="umedata-build") as pool:
-            folding = pool.submit(hasher.hexdigest)  # reads the spooled sections back while DuckDB counts
-            con = sql.memory()
-            try:
-                sql.execute(con, "version_build_settings", {
-                    "memory_limit": self.memory_limit or os.environ.get(ENV_MEMORY) or DEFAULT_MEMORY,
-                    "temp_directory": str(self.scratch / "duckdb")})
-                con.register("version_rows", rows)
-                counts, teachers = summarise(con, hasher.rows)
-            finally:
-                con.close()
-            version_id = folding.result()
-
-        media_sources = self.scratch / "media_sources.parquet"
         with self.session() as con:
-            con.register("version_rows", rows)
-            sources = sql.query(con, "version_sources").to_pylist()
-            refs = sql.query(con, "version_media_refs")
-            con.register("media_refs", refs)
-            with pa.OSFile(str(media_sources), "wb") as sink:
-                reader = sql.stream(con, "version_media_sources")
-                with pa.ipc.new_stream(sink, reader.schema) as out:
-                    for b in reader:
-                        out.write_batch(b)
             known = sql.query(con, "registry_get", {"version_id": version_id}).to_pylist()
             default_parent = sql.query(con, "version_registry_latest", {"name": self.name, "exclude": version_id})
 
@@ -274,6 +260,7 @@ class _Build:
         else:
             lineage = default_parent.column("version_id").to_pylist()
 
+        media = self.scratch / "media.parquet"
         wrote = False
         if self.vstore.has_version(version_id):
             manifest = read_manifest(vdir)
@@ -296,14 +283,14 @@ class _Build:
                 "decontamination": self.decontamination,
                 **(self.manifest_extra or {}),
                 "content": {"id_scheme": ID_SCHEME, "computed_by": "umedata.versions.content.ContentHasher",
-                            "media": refs.num_rows},
+                            "media": self.media},
                 "columns": ROW_SCHEMA.names,
                 "layout": {"rows_per_shard": self.rows_per_shard, "row_group_size": self.row_group_size,
                            "parquet": PARQUET_OPTIONS},
                 "code_version": self.code,
                 "built_at": iso(self.started),
             }
-            self.vstore.ensure_media(_media_rows(media_sources))
+            self.vstore.ensure_media(_media_rows(media))
             try:
                 self.vstore.finish(target, version_id, manifest, card.render(manifest))
                 wrote = True
@@ -311,7 +298,7 @@ class _Build:
                 manifest = read_manifest(vdir)
             self.target = None
         result = self._result(version_id, vdir, manifest, wrote=wrote, lineage=lineage)
-        return self._register(result, media=refs.column("sha256"))
+        return self._register(result, media=pq.read_table(media, columns=["sha256"]).column("sha256"))
 
     def _result(self, version_id: str, vdir: str, manifest: dict[str, Any], *, wrote: bool,
                 lineage: list[str]) -> BuildResult:
@@ -342,10 +329,42 @@ class _Build:
 
 
 def _media_rows(path: Path):
-    """The media a version needs (relpath, source_path, sha256), read back batch by batch."""
-    with pa.OSFile(str(path), "rb") as source:
-        for b in pa.ipc.open_stream(source):
-            yield from b.to_pylist()
+    """The media a version needs (sha256, relpath, source_path), read back batch by batch."""
+    for b in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        yield from b.to_pylist()
+
+
+class _Summary:
+    """The manifest's counts, teachers and sources, from the rows as they stream past: their narrow columns go to a
+    DuckDB table of their own (spilled under a small memory limit), the queries run on it at the end."""
+
+    COLUMNS = ["pair_id", "dataset_name", "modality", "split", "source", "qry_side_id", "pos_side_id",
+               "qry_teacher_model", "qry_prompt_version", "pos_teacher_model", "pos_prompt_version"]
+
+    def __init__(self, scratch: Path):
+        self.con = sql.memory()
+        sql.execute(self.con, "version_build_settings",
+                    {"memory_limit": "256MB", "temp_directory": str(scratch / "summary")})
+        self.started = False
+
+    def add(self, rows: pa.Table) -> None:
+        rel = self.con.from_arrow(rows.select(self.COLUMNS))
+        if self.started:
+            rel.insert_into("version_rows")
+        else:
+            rel.create("version_rows")
+            self.started = True
+
+    def finish(self, n_rows: int, sources: pa.Table) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict]]:
+        try:
+            counts, teachers = summarise(self.con, n_rows)
+            self.con.register("sources", sources)
+            return counts, teachers, sql.query(self.con, "version_sources").to_pylist()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.con.close()
 
 
 def build_sft_set(

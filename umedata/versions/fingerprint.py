@@ -33,7 +33,8 @@ from umedata.versions.content import ID_SCHEME
 
 SCHEME = "umedata-fingerprint/1"
 ASSEMBLY_VERSION = "1"  # bump when select.py / assemble.py change which rows a selection gives
-ROW_FILES = ("sft_rows_kept", "sft_rows_sides", "sft_rows_annotations", "decontam_pairs", "checks_gate")
+ROW_FILES = ("sft_rows_kept", "sft_rows_sides", "views/version_sides.sql", "sft_rows_annotations", "decontam_pairs",
+             "checks_gate")
 SELECTION_FILES = ("sft_candidates", "sft_mix", "sft_split_keys", "sft_split_keys_minhash", "sft_split_ids",
                    "sft_assign_split", "views/validated_annotations.sql")
 # The SftSpec fields that decide rows once the selected pair ids are known (the filters and the query are in them).
