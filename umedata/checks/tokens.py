@@ -197,17 +197,21 @@ class TokenCounter:
                                                ).to_series()
 
     def _learn(self, key: np.ndarray, pieces: pl.Series, first: np.ndarray) -> pl.DataFrame:
-        """Encode pieces not seen before; add their counts to the table. Returns (k, n) of these keys."""
+        """Encode pieces not seen before; add their counts to the table. Returns (k, n) of these keys. One thread
+        learns at a time (encode_batch is parallel itself): a thread that waited finds most of its pieces learnt
+        by the other (the blocks of a page share their vocabulary) and encodes only the rest."""
         new = pl.DataFrame({"k": key, "w": pieces, "f": first}).unique(subset="k", keep="any")
-        text = new.select(pl.when(pl.col("f")).then(pl.col("w")).otherwise(" " + pl.col("w"))).to_series()
-        learnt = pl.DataFrame({"k": new.get_column("k"), "n": self.encode_lengths(text.to_list()).astype(np.int32)})
         with self._lock:
             known = self._known
             if known.height > KNOWN_MAX:  # a corpus of garbage would grow it without bound
                 known = known.clear()
-            # Another thread may have learnt some of them meanwhile: the table keeps one row per key.
-            self._known = pl.concat([known, learnt.join(known, on="k", how="anti")])
-        return learnt
+            have = new.select("k").join(known, on="k", how="inner")
+            new = new.join(have, on="k", how="anti")
+            text = new.select(pl.when(pl.col("f")).then(pl.col("w")).otherwise(" " + pl.col("w"))).to_series()
+            learnt = pl.DataFrame({"k": new.get_column("k"),
+                                   "n": self.encode_lengths(text.to_list()).astype(np.int32)})
+            self._known = pl.concat([known, learnt])
+        return pl.concat([have, learnt])
 
     def _verify(self, sample: pl.Series, cut, mode: str) -> None:
         """Set `mode` ("mode" for plain texts, "odd_mode" for oddly spaced ones) to "pieces" when up to VERIFY_TEXTS
