@@ -12,8 +12,8 @@ counts are summed in numpy. For a text whose spaces all sit between non-whitespa
 the pieces are its space-split words (Words.of, shared with the word-level rules); an oddly spaced text (runs of
 spaces, indentation, " \n") is cut by a regex (Words.runs), its pieces then holding their whitespace runs.
 
-The additivity is checked, not assumed: on first use the counter encodes up to 256 texts both ways, plain and oddly
-spaced ones apart, and at the first difference (a tokenizer whose normalizer strips or prepends, a SentencePiece
+The additivity is checked, not assumed: on first use the counter encodes up to 256 plain and 64 oddly spaced texts
+both ways, each kind apart, and at the first difference (a tokenizer whose normalizer strips or prepends, a SentencePiece
 Metaspace, a pre-tokenizer that joins a space to the word before it) counts those texts through `encode_batch`
 whole and says so in `self.mode` / `self.odd_mode`. Piece counts are looked up by a 64-bit hash of the piece
 (collisions among the ~1e5 distinct pieces of a corpus: ~1e-10).
@@ -33,7 +33,7 @@ from umedata.checks.config import ChecksConfigError, file_sha
 from umedata.checks.text import split_unsafe
 
 log = logging.getLogger("umedata.checks")
-VERIFY_TEXTS = 256
+VERIFY_TEXTS = {"mode": 256, "odd_mode": 64}  # texts encoded both ways once; oddly spaced ones are few and long
 KNOWN_MAX = 5_000_000  # distinct pieces whose counts are kept between calls
 _FIRST = np.uint64(0x9E3779B97F4A7C15)  # salts the hash of a row's first piece (it is counted without its space)
 # A piece of Words.runs: the text's first piece (from its start), or a space and what follows it up to the next space
@@ -214,14 +214,15 @@ class TokenCounter:
         return pl.concat([have, learnt])
 
     def _verify(self, sample: pl.Series, cut, mode: str) -> None:
-        """Set `mode` ("mode" for plain texts, "odd_mode" for oddly spaced ones) to "pieces" when up to VERIFY_TEXTS
-        of `sample` count the same cut into pieces by `cut` as whole, else to "whole". One thread checks; the
-        others wait for its answer."""
+        """Set `mode` ("mode" for plain texts, "odd_mode" for oddly spaced ones) to "pieces" when up to
+        VERIFY_TEXTS[mode] of `sample` count the same cut into pieces by `cut` as whole, else to "whole". One thread
+        checks; the others wait for its answer."""
         with self._verifying:
             if getattr(self, mode) is not None or len(sample) == 0:
                 return
-            step = max(1, len(sample) // VERIFY_TEXTS)
-            probe = sample.gather(np.arange(0, len(sample), step)[:VERIFY_TEXTS])
+            most = VERIFY_TEXTS[mode]
+            step = max(1, len(sample) // most)
+            probe = sample.gather(np.arange(0, len(sample), step)[:most])
             direct = self.encode_lengths(probe.to_list())
             fast = self._pieces(cut(probe))
             if np.array_equal(direct, fast):
