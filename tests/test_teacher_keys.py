@@ -112,19 +112,69 @@ def test_a_leased_key_belongs_to_one_run_until_it_expires(warehouse):
     assert c == a  # run-a's leases expired (it "crashed"); run-b's are still live
 
 
+def _live(wh, run_id: str, alive_s: float = 60.0) -> None:
+    """A run that has started (and so selected its keys): live until alive_s from now."""
+    from datetime import datetime
+
+    from umedata import tables
+
+    row = {"run_id": run_id, "backend": "offline", "model": "m", "status": "running", "started_at": datetime(2026, 1, 1)}
+    wh.commit_tables({"teacher_runs": tables.rows("teacher_runs", [row])})
+    with wh.transaction() as con:
+        keys.heartbeat(con, run_id, alive_s)
+
+
+def _finish(wh, items, run_id: str) -> dict[str, int]:
+    """Land results the way a run does (ResultBuffer -> results.commit): the first key done, the second failed
+    (retryable), the third failed for good; returns the rows landed per table."""
+    from umedata.teacher.answers import judge
+    from umedata.teacher.backends.base import TransportError
+    from umedata.teacher.results import KeyMeta, ResultBuffer, commit
+
+    buf = ResultBuffer()
+    meta = [KeyMeta(i.key, i.side_id, i.source, "m", i.prompt_version) for i in items]
+    body = {"choices": [{"message": {"content": "<think>r</think><answer>s<gen_emb>"}, "finish_reason": "stop"}]}
+    buf.done(meta[0], raw="{}", verdict=judge(body), run_id=run_id, backend="offline", endpoint=None, attempts=1,
+             cost_usd=None, latency_ms=None, elapsed_ms=None)
+    buf.failed(meta[1], error=TransportError("http_503", "busy", status=503, retryable=True), run_id=run_id,
+               endpoint=None, attempts=1, elapsed_ms=1.0)
+    buf.failed(meta[2], error=TransportError("http_400", "bad", status=400, retryable=False), run_id=run_id,
+               endpoint=None, attempts=1, elapsed_ms=1.0)
+    return commit(wh, buf)
+
+
 def test_a_done_key_is_never_leased_again(warehouse):
     items = _items(3)
     _lease(warehouse, items, "run-a", ttl=0.05)
-    with warehouse.transaction() as con:
-        con.execute("UPDATE teacher_requests SET status = 'done', outcome = 'ok' WHERE request_key = ?", [items[0].key])
-        con.execute(
-            "UPDATE teacher_requests SET status = 'failed', retryable = true WHERE request_key = ?", [items[1].key]
-        )
-        con.execute(
-            "UPDATE teacher_requests SET status = 'failed', retryable = false WHERE request_key = ?", [items[2].key]
-        )
+    _live(warehouse, "run-b")  # run-b selected these keys while run-a held them
+    assert _finish(warehouse, items, "run-a")["teacher_requests"] == 3
     time.sleep(0.1)
     assert _lease(warehouse, items, "run-b") == {items[1].key}  # only the retryable failure comes back
+    # the done key left the open table as a tombstone, kept while run-b lives; it goes once run-b ends
+    assert warehouse.sql("SELECT status FROM teacher_requests_open WHERE request_key = $k",
+                         {"k": items[0].key}).column(0).to_pylist() == ["done"]
+    with warehouse.transaction() as con:
+        keys.release(con, "run-b")
+    assert warehouse.sql("SELECT count(*) FROM teacher_requests_open WHERE status = 'done'").column(0)[0].as_py() == 0
+    assert warehouse.sql("SELECT status FROM teacher_requests WHERE request_key = $k",
+                         {"k": items[0].key}).column(0).to_pylist() == ["done"]  # one row per key, through the view
+
+
+def test_an_answer_lands_only_for_the_run_that_holds_the_key(warehouse):
+    """A lease that expired and was taken over: the old holder's late answer does not land, the new one's does."""
+    items = _items(3)
+    _lease(warehouse, items, "run-a", ttl=0.05)
+    time.sleep(0.1)
+    assert _lease(warehouse, items, "run-b") == {i.key for i in items}
+    late = _finish(warehouse, items, "run-a")
+    assert late.get("teacher_requests", 0) == 0 and late.get("annotations", 0) == 0 and late.get("quarantine", 0) == 0
+    assert warehouse.sql("SELECT count(*) FROM annotations").column(0)[0].as_py() == 0
+    assert _finish(warehouse, items, "run-b") == {"teacher_requests": 3, "teacher_responses": 1, "annotations": 1,
+                                                    "quarantine": 2}
+    again = _finish(warehouse, items, "run-b")  # the same answers once more (a batch staged twice): nothing lands
+    assert again.get("teacher_requests", 0) == 0 and again.get("annotations", 0) == 0
+    rows = warehouse.sql("SELECT request_key, status, retryable FROM teacher_requests ORDER BY request_key").to_pylist()
+    assert sorted((r["status"], r["retryable"]) for r in rows) == [("done", None), ("failed", False), ("failed", True)]
 
 
 def test_heartbeat_keeps_and_release_gives_back(warehouse):

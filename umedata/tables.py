@@ -24,6 +24,7 @@ def _catalog() -> dict[str, pa.Schema]:
         for f in sql.sql_files("migrations"):
             con.execute(f.read_text(encoding="utf-8"))
         names = sql.query(con, "table_names").column("table_name").to_pylist()
+        names += sql.query(con, "view_names").column("view_name").to_pylist()  # e.g. teacher_requests (0009)
         return {t: sql.query(con, "empty_table", idents={"table": t}).schema for t in names}
     finally:
         con.close()

@@ -48,8 +48,11 @@ DEFAULT_PATH = Path("warehouse") / "umedata.duckdb"
 STORAGE_VERSION = os.environ.get("UMEDATA_STORAGE_VERSION", "v1.5.0")
 
 # How a staged table lands: "ignore" keeps existing rows (content-keyed inserts), "replace" overwrites by key
-# (status changes such as leases and request results), "append" for tables without a key.
+# (status changes such as leases and request results), "append" for tables without a key, or "query:<name>": a
+# query file (schemas/queries/<name>.sql) run with the shard as $shard and the table as {table}, its last statement
+# returning the rows landed (the teacher lands results against its open-lease table, teacher_finish*.sql).
 MODES = ("ignore", "replace", "append")
+QUERY_MODE = "query:"
 _PK_INSERT = {"ignore": "commit_insert_or_ignore", "replace": "commit_insert_or_replace", "append": "commit_append"}
 
 
@@ -95,8 +98,8 @@ class StagedBatch:
     def add(self, table: str, rows: pa.Table | Sequence[Mapping[str, Any]], mode: str = "ignore") -> None:
         if self.sealed:
             raise RuntimeError("batch already sealed")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}")
+        if mode not in MODES and not (mode.startswith(QUERY_MODE) and mode[len(QUERY_MODE):].isidentifier()):
+            raise ValueError(f"mode must be one of {MODES} or {QUERY_MODE}<query name>")
         data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows))
         if data.num_rows == 0:
             return
@@ -121,6 +124,8 @@ class StagedBatch:
 def _insert(con: duckdb.DuckDBPyConnection, table: str, shard: str, mode: str, key: list[str] | None) -> int:
     """Apply one shard; tables keyed in natural_keys get an anti-join instead of an index lookup."""
     params = {"shard": shard}
+    if mode.startswith(QUERY_MODE):
+        return int(sql.execute(con, mode[len(QUERY_MODE):], params, idents={"table": table})[0][0])
     if key is None or mode == "append":
         return int(sql.execute(con, _PK_INSERT[mode], params, idents={"table": table})[0][0])
     idents = {"table": table, "key": ", ".join(key)}

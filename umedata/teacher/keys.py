@@ -4,10 +4,15 @@ request_key = hash(model, prompt_version, rendered messages with media *hashes*,
 bounds). Anything that changes what the teacher is asked changes the key; nothing else does (endpoints, limits and
 retries are not in it), so tuning a run never re-sends a finished request.
 
-Leases are rows of teacher_requests written in one warehouse transaction before any of their keys is sent
+Leases are rows of teacher_requests_open written in one warehouse transaction before any of their keys is sent
 (schemas/queries/teacher_lease.sql). DuckDB lets one process write at a time, so two runs claiming at once are
-serialised by the file lock and each key goes to exactly one of them. A done key is never claimed again; a lease
-whose run died expires after lease_ttl_s and is claimable by the next run.
+serialised by the file lock and each key goes to exactly one of them. A lease whose run died expires after
+lease_ttl_s and is claimable by the next run.
+
+The open table holds only keys that are not done (migration 0009), so a lease never looks at the requests already
+answered and costs the same at a million as at a thousand. A done key is never claimed again because the keys a run
+leases come from its own selection (teacher_pending.sql), made after it became live: a key done before that is not
+selected, and one done by another run after that stays in the open table as a tombstone while this run lives.
 """
 
 from __future__ import annotations
@@ -140,8 +145,10 @@ def lease(
     key_params_json: str,
     status: str = "leased",
     retry_failed: bool = False,
+    alive_s: float | None = None,
 ) -> set[str]:
-    """Claim `items` for `owner` inside the caller's transaction; returns the keys now owned (others skip)."""
+    """Claim `items` for `owner` inside the caller's transaction; returns the keys now owned (others skip). The
+    owner's run stays live for `alive_s` more (default ttl_s)."""
     if not items:
         return set()
     now = clock.utcnow()
@@ -164,19 +171,25 @@ def lease(
     )
     con.register("candidates", cand)
     try:
-        rows = sql.execute(
-            con, "teacher_lease", {"owner": owner, "ttl_s": float(ttl_s), "status": status, "retry_failed": retry_failed}
-        )
+        rows = sql.execute(con, "teacher_lease", {
+            "owner": owner, "ttl_s": float(ttl_s), "alive_s": float(ttl_s if alive_s is None else alive_s),
+            "status": status, "retry_failed": retry_failed,
+        })
     finally:
         con.unregister("candidates")
     return {r[0] for r in rows}
 
 
-def heartbeat(con, owner: str, ttl_s: float) -> None:
-    """Extend the leases `owner` holds, inside the caller's transaction."""
-    sql.execute(con, "teacher_heartbeat", {"owner": owner, "ttl_s": float(ttl_s)})
+def heartbeat(con, owner: str, ttl_s: float, alive_s: float | None = None) -> None:
+    """Extend the leases `owner` holds and its liveness, and drop tombstones nobody needs, inside the caller's
+    transaction."""
+    sql.execute(con, "teacher_heartbeat", {"owner": owner, "ttl_s": float(ttl_s),
+                                           "alive_s": float(ttl_s if alive_s is None else alive_s)})
+    sql.execute(con, "teacher_tombstones")
 
 
 def release(con, owner: str) -> None:
-    """Give back the keys `owner` leased but did not finish (claimable at once), inside the caller's transaction."""
+    """Give back the keys `owner` leased but did not finish (claimable at once), end its liveness, and drop the
+    tombstones nobody needs any more, inside the caller's transaction."""
     sql.execute(con, "teacher_release", {"owner": owner})
+    sql.execute(con, "teacher_tombstones")

@@ -195,12 +195,13 @@ class Producer:
                 key_params_json=self.key_params_json,
                 status=self.status,
                 retry_failed=self.retry_failed,
+                alive_s=self.cfg.lease_ttl_s,
             )
             others = [i.key for i in items if i.key not in owned]
             if not others:
                 return owned, set()
-            rows = sql.query(con, "teacher_requests_by_key", {"keys": others}).to_pylist()
-        # Not owned: finished by another run (skip it), or held by one (defer it).
+            rows = sql.query(con, "teacher_open_by_key", {"keys": others}).to_pylist()
+        # Not owned: finished by another run (a tombstone, or failed for good: skip it), or held by one (defer it).
         finished = {r["request_key"] for r in rows if r["status"] == "done" or (r["status"] == "failed" and not r["retryable"])}
         return owned, finished
 
@@ -208,4 +209,4 @@ class Producer:
     def heartbeat(self) -> None:
         """Extend this run's leases by another lease_ttl_s (one short transaction)."""
         with self.wh.transaction() as con:
-            keys.heartbeat(con, self.run_id, self.lease_ttl_s)
+            keys.heartbeat(con, self.run_id, self.lease_ttl_s, alive_s=self.cfg.lease_ttl_s)

@@ -1,13 +1,16 @@
 """Result rows: a judged answer (or a failure) as warehouse rows, committed through the warehouse's door, and
 re-derived from stored answers without a request (`reparse`).
 
-One finished key writes, in one staged batch (one transaction):
-- teacher_requests: its status, outcome, accounting (INSERT OR REPLACE on the columns given; the lease-time
-  columns such as messages stay as leased);
-- teacher_responses: the raw body as received (INSERT OR IGNORE: the first stored answer of a key wins);
+One finished key writes, in one staged batch (one transaction), landed against the open-lease table
+(schemas/queries/teacher_finish*.sql, migration 0009) so a commit never reads the tables it appends to:
+- teacher_requests: its status, outcome, accounting; a done key moves from teacher_requests_open (where its
+  lease-time columns such as messages were) to teacher_requests_done, a failed one stays open, failed. Only a key
+  the committing run still holds (or one exported to a Batch API file) lands: a key lands once;
+- teacher_responses: the raw body as received, for the keys that landed;
 - annotations: the reasoning and summary when the answer is usable, with annotation_id derived from the request
-  key alone, so a key never yields two annotations (INSERT OR IGNORE);
-- quarantine (stage 'teacher'): a bad answer or a final failure, with its reason.
+  key alone, for the keys that landed (so a key never yields two annotations);
+- quarantine (stage 'teacher'): a bad answer or a final failure, with its reason (not for an answer that did not
+  land: it would hide the answer of the run that holds the key).
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ class _Columns:
 
 class ResultBuffer:
     def __init__(self) -> None:
-        self.requests = _Columns(tables.schema("teacher_requests", RESULT_COLUMNS))
+        self.requests = _Columns(tables.schema("teacher_requests_done", RESULT_COLUMNS))
         self.responses = _Columns(tables.schema("teacher_responses"))
         self.annotations = _Columns(tables.schema("annotations"))
         self.quarantine = _Columns(tables.schema("quarantine"))
@@ -197,9 +200,9 @@ class ResultBuffer:
         }
 
 
-# How each table lands: a key's status and outcome overwrite its lease row; the first stored answer, annotation and
-# quarantine row of a key win.
-MODES = {"teacher_requests": "replace", "teacher_responses": "ignore", "annotations": "ignore", "quarantine": "ignore"}
+# How each table lands (the requests shard first: the others land for the keys it landed; see the module docstring).
+MODES = {"teacher_requests": "query:teacher_finish", "teacher_responses": "query:teacher_finish_rows",
+         "annotations": "query:teacher_finish_rows", "quarantine": "query:teacher_finish_quarantine"}
 
 
 def commit(
@@ -208,7 +211,8 @@ def commit(
     extra: dict[str, pa.Table] | None = None,
     modes: dict[str, str] | None = None,
 ) -> dict[str, int]:
-    """Commit the buffer (and any `extra` tables landing with it) in one transaction (Warehouse.commit_tables)."""
+    """Commit the buffer (and any `extra` tables landing with it) in one transaction (Warehouse.commit_tables).
+    Returns rows landed per table (teacher_requests: the keys that landed)."""
     if buffer.empty and not extra:
         return {}
     return wh.commit_tables({**buffer.tables(), **(extra or {})}, {**MODES, **(modes or {})})

@@ -215,6 +215,7 @@ class RunRecord:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "started_at": now,
+            "alive_s": float(self.cfg.lease_ttl_s),  # live before it selects (keys.py: tombstones)
         }
         with self.wh.transaction() as con:
             sql.execute(con, "teacher_resolve_quarantine")
@@ -225,7 +226,8 @@ class RunRecord:
                 con.unregister("new_prompts")
 
     def finish(self) -> None:
-        """Release the leases the run still holds (claimable at once), clear resolved quarantine, record counts."""
+        """Release the leases the run still holds (claimable at once), end its liveness, record counts. (Quarantine
+        rows its answers resolved went with the commits that landed them.)"""
         s = self.summary
         s.elapsed_s = round(time.perf_counter() - self.t0, 3)
         s.requests_per_s = round(self.answered / s.elapsed_s, 1) if s.elapsed_s > 0 else 0.0
@@ -233,7 +235,6 @@ class RunRecord:
         counts = {k: v for k, v in s.as_dict().items() if k not in _IDENTITY}
         with self.wh.transaction() as con:
             keys.release(con, self.run_id)
-            sql.execute(con, "teacher_resolve_quarantine")
             sql.execute(
                 con,
                 "teacher_run_finish",
@@ -307,7 +308,7 @@ class RunRecord:
         """Commit results (the buffer, by default the run's own, taken) with any `extra` tables, in one transaction."""
         buf = self.take() if buffer is None else buffer
         counts = commit(self.wh, buf, extra, modes)
-        self.summary.finished += len(buf.requests)
+        self.summary.finished += counts.get("teacher_requests", 0)  # landed (a key another run took over does not)
         return counts
 
     # -- progress ---------------------------------------------------------------------------------------------

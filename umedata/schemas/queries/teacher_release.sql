@@ -1,5 +1,5 @@
--- Give back the keys a run leased but did not finish (stopped early, endpoint refused it): claimable at once.
--- Parameter: $owner.
-UPDATE teacher_requests
-SET lease_until = now() - INTERVAL 1 SECOND
-WHERE lease_owner = $owner AND status = 'leased';
+-- A run ends: the keys it leased but did not finish (stopped early, endpoint refused it) are claimable at once
+-- (their open rows go), and it is no longer live. Parameter: $owner.
+DELETE FROM teacher_requests_open WHERE lease_owner = $owner AND status = 'leased';
+
+UPDATE teacher_runs SET alive_until = NULL WHERE run_id = $owner;

@@ -17,6 +17,6 @@ WHERE stage = 'teacher'
 
 INSERT OR IGNORE INTO quarantine BY NAME SELECT * FROM new_quarantine;
 
-UPDATE teacher_requests SET outcome = r.outcome
+UPDATE teacher_requests_done SET outcome = r.outcome
 FROM reparsed r
-WHERE teacher_requests.request_key = r.request_key;
+WHERE teacher_requests_done.request_key = r.request_key;

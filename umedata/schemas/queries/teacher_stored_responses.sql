@@ -2,7 +2,7 @@
 -- Parameters: $model, $prompt_version (NULL = all), $after (request_key to start after), $page (rows).
 SELECT r.request_key, r.side_id, r.source, r.model, r.prompt_version, r.backend, r.endpoint, r.outcome,
        r.finish_reason, resp.body
-FROM teacher_requests r
+FROM teacher_requests_done r
 JOIN teacher_responses resp ON resp.request_key = r.request_key
 WHERE r.status = 'done'
   AND ($model IS NULL OR r.model = $model)
