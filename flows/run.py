@@ -2,7 +2,8 @@
 
 Prefect 3 has no `prefect run`; `prefect deployment run FLOW/DEPLOYMENT` needs a server and a worker. This runs
 the flow a deployment in prefect.yaml names, in this process (Prefect starts a temporary server when none is
-configured), with the deployment's parameters as defaults and `--param` overriding them. A VALUE is read as JSON
+configured), with the deployment's parameters as defaults, then those of a `--params` file (TOML or JSON), then
+`--param` overriding them. A VALUE is read as JSON
 when it parses (`--param steps=3`, `--param 'datasets=["ShapesI2T"]'`), else as text. Flow names and deployment
 names both work, with `-` or `_`: `build_rl_set`, `build-rl-set`.
 
@@ -48,6 +49,14 @@ def find(name: str, deps: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
     raise SystemExit(2)
 
 
+def load_params(path: Path) -> dict[str, Any]:
+    """Parameters from a TOML or JSON file (tables become dicts: a pipeline's sft, launcher, ... settings)."""
+    import tomllib
+
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+
+
 def value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -60,6 +69,8 @@ def main(argv: list[str] | None = None) -> Any:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", nargs="?", help="deployment or flow name (see prefect.yaml)")
     ap.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--params", type=Path, default=None, metavar="FILE",
+                    help="a TOML or JSON file of parameters (over the deployment's; --param over both)")
     ap.add_argument("--deployments", type=Path, default=None, help="prefect.yaml to read (default: ./prefect.yaml)")
     ap.add_argument("--list", action="store_true", help="list the runnable names and exit")
     args = ap.parse_args(argv)
@@ -71,6 +82,8 @@ def main(argv: list[str] | None = None) -> Any:
     if not args.name:
         ap.error("name a flow to run (--list shows them)")
     flow, params = find(args.name, deps)
+    if args.params:
+        params.update(load_params(args.params))
     for item in args.param:
         key, sep, text = item.partition("=")
         if not sep or not key:

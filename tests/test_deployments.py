@@ -25,3 +25,14 @@ def test_every_deployment_points_at_a_flow_and_valid_parameters():
         assert not missing, f"{dep['name']} lacks required parameters {missing}"
         for sched in dep.get("schedules") or []:
             assert sched["active"] is False, "schedules ship switched off"
+
+
+def test_the_real_run_parameters_file_names_pipeline_parameters():
+    import tomllib
+
+    from flows.pipeline import pipeline_flow
+    from flows.train import flags
+
+    params = tomllib.loads((REPO / "examples" / "pipeline.toml").read_text())
+    assert set(params) <= set(inspect.signature(pipeline_flow.fn).parameters)
+    assert "--grad-ckpt" in flags(params["sft"]) and params["launcher"]["kind"] == "torchrun"
