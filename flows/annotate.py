@@ -16,7 +16,7 @@ from prefect import artifacts, flow, get_run_logger, task
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import prepare_warehouse
+from flows.common import prepare_warehouse, spread
 from umedata.teacher import report
 from umedata.teacher.annotate import make_run, run_watched
 from umedata.teacher.config import load_config
@@ -66,11 +66,16 @@ def reparse_answers(warehouse: str, model: str | None) -> dict[str, int]:
 def annotate_flow(config: str | None = None, backend: str | None = None, model: str | None = None,
                   warehouse: str | None = None, sources: list[str] | None = None, datasets: list[str] | None = None,
                   splits: list[str] | None = None, modalities: list[str] | None = None, limit: int | None = None,
-                  wait_for_leases: bool = False, retry_failed: bool = False,
-                  reparse_only: bool = False) -> dict[str, Any]:
-    """Annotate pending sides (or, with reparse_only, re-derive annotations from stored answers: zero requests)."""
+                  wait_for_leases: bool = False, retry_failed: bool = False, reparse_only: bool = False,
+                  runs: int = 1, runner: str = "threads", runner_address: str | None = None) -> dict[str, Any]:
+    """Annotate pending sides (or, with reparse_only, re-derive annotations from stored answers: zero requests).
+    `runs` > 1 starts that many teacher runs at once on `runner` (threads | dask | ray): leases split the keys."""
     path = prepare_warehouse(warehouse)
     if reparse_only:
         return reparse_answers(path, model)
     selection = {"sources": sources, "datasets": datasets, "splits": splits, "modalities": modalities, "limit": limit}
-    return annotate_sides(path, config, backend, model, selection, wait_for_leases, retry_failed)
+    if runs <= 1:
+        return annotate_sides(path, config, backend, model, selection, wait_for_leases, retry_failed)
+    call = {"warehouse": path, "config": config, "backend": backend, "model": model, "selection": selection,
+            "wait_for_leases": True, "retry_failed": retry_failed}
+    return {"runs": spread(annotate_sides, [call] * runs, runner, runner_address)}

@@ -34,3 +34,33 @@ def run_module(module: str, args: list[str], launcher: dict[str, Any] | None = N
         if line.strip():
             logger.info(line)
     job.wait()
+
+
+def task_runner(kind: str = "threads", address: str | None = None, workers: int | None = None):
+    """A Prefect task runner to spread shards over: "threads" (this process), "dask" (prefect-dask: the cluster at
+    `address`, or a local cluster of `workers` processes) or "ray" (prefect-ray, at `address`). Shards only run
+    there; the warehouse keeps one writer: each shard writes files, the flow loads them."""
+    if kind == "threads":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=address) if address else \
+            DaskTaskRunner(cluster_kwargs={"n_workers": workers or 2, "threads_per_worker": 1, "processes": True})
+    if kind == "ray":
+        try:
+            from prefect_ray import RayTaskRunner
+        except ImportError:
+            raise ValueError("the ray runner needs prefect-ray (`pip install prefect-ray`)") from None
+        return RayTaskRunner(address=address)
+    raise ValueError(f"task runner must be threads, dask or ray, not {kind!r}")
+
+
+def spread(task, calls: list[dict[str, Any]], runner: str = "threads", address: str | None = None) -> list[Any]:
+    """Run `task` once per parameter dict, concurrently on a task runner (see task_runner); their results in order."""
+    with task_runner(runner, address, len(calls)) as pool:
+        futures = [pool.submit(task, params) for params in calls]
+        return [f.result() for f in futures]
+

@@ -18,7 +18,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import prepare_warehouse, run_module
+from flows.common import prepare_warehouse, run_module, spread
 from umedata import rollouts
 from umedata.versions import registry
 from umedata.warehouse import Warehouse
@@ -50,6 +50,9 @@ def rollouts_flow(
     backend: str | None = None,
     batch_size: int | None = None,
     launcher: dict[str, Any] | None = None,
+    shards: int = 1,
+    runner: str = "threads",
+    runner_address: str | None = None,
     rollout_args: list[str] | None = None,
     score_args: list[str] | None = None,
     scores_out: str | None = None,
@@ -58,15 +61,24 @@ def rollouts_flow(
     """K rollouts per side of `dataset`'s split (a version directory, or a registered id, prefix or name) from
     `checkpoint` into `out`, scored with pools of `pool_size` pairs per dataset drawn with `pool_seed` into
     `scores_out` (default `<out>/scores-p<P>-s<seed>`), both loaded. None: the trainer's default. `launcher` says
-    where the jobs run (umedata.launch: {"kind": "torchrun", "nproc": 8, "python": "/envs/gpu/bin/python"})."""
+    where the jobs run (umedata.launch: {"kind": "torchrun", "nproc": 8, "python": "/envs/gpu/bin/python"});
+    `shards` > 1 spreads the rollouts over that many processes on `runner` (threads | dask | ray at
+    `runner_address`: one GPU worker each), which write into the same folder; the scoring and the load run once."""
     path = prepare_warehouse(warehouse)
     vdir = version_dir(path, dataset)
     given = {"--k": k, "--seed": sampling_seed, "--max-completion-length": max_completion_length,
              "--backend": backend, "--batch-size": batch_size}
-    run_module("training.rollout",
-               ["--checkpoint", checkpoint, "--dataset", vdir, "--split", split, "--out", out,
-                *[x for f, v in given.items() if v is not None for x in (f, str(v))], *(rollout_args or [])],
-               launcher, out)
+    args = ["--checkpoint", checkpoint, "--dataset", vdir, "--split", split, "--out", out,
+            *[x for f, v in given.items() if v is not None for x in (f, str(v))], *(rollout_args or [])]
+    if shards <= 1:
+        run_module("training.rollout", args, launcher, out)
+    else:  # independent processes, each its share of the sides (the rollout job's ranks, without collectives)
+        if (launcher or {}).get("kind", "local") != "local":
+            raise ValueError("shards spread single processes over a task runner: use a local launcher with them")
+        env = (launcher or {}).get("env", {})
+        spread(run_module, [{"module": "training.rollout", "args": args, "jobs_dir": out, "launcher": {
+            **(launcher or {}), "env": {**env, "RANK": str(i), "WORLD_SIZE": str(shards)}}} for i in range(shards)],
+               runner, runner_address)
     scores_out = scores_out or str(Path(out) / f"scores-p{pool_size}-s{pool_seed}")
     run_module("training.score_rollouts",
                ["--rollouts", out, "--dataset", vdir, "--out", scores_out, "--pool-size", str(pool_size),

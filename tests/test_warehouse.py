@@ -205,3 +205,29 @@ def test_init_fails_loudly_without_migrations(tmp_path, monkeypatch):
     monkeypatch.setattr(sql, "sql_files", lambda folder: [])
     with pytest.raises(MigrationsMissing, match="incomplete"):
         Warehouse(tmp_path / "w.duckdb").init()
+
+
+def test_threads_of_one_process_take_turns_like_processes(warehouse):
+    """Connections of one process share DuckDB's database: without the in-process turn, two threads writing at once
+    conflict (and a reader cannot open beside a writer) instead of waiting."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def write(k: int) -> None:
+        try:
+            for j in range(10):
+                b = warehouse.stage()
+                b.add("sides", [side(1000 * k + j)])
+                warehouse.commit(b)
+                warehouse.sql("SELECT count(*) FROM sides")
+        except BaseException as exc:  # collected: an assert in a thread would be lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 40

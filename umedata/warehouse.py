@@ -24,6 +24,7 @@ import json
 import os
 import random
 import shutil
+import threading
 import time
 import uuid
 import warnings
@@ -134,6 +135,20 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, shard: str, mode: str, k
     return int(sql.execute(con, "commit_insert_new_keyed", params, idents=idents)[0][0])
 
 
+# DuckDB serialises writers across processes with its file lock, but connections of one process to one file share
+# one database: two threads writing at once conflict instead of waiting, and a read-only connection cannot open
+# while the process holds the file read-write. So within a process every connection to a file takes this lock
+# (several teacher runs or flow tasks on threads behave like several processes).
+_PROCESS_LOCKS: dict[str, threading.RLock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.RLock:
+    key = str(path.resolve())
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(key, threading.RLock())
+
+
 class Warehouse:
     """A handle on one DuckDB file. Cheap to create; holds no connection between calls."""
 
@@ -170,28 +185,41 @@ class Warehouse:
                 delay = min(delay * 2, 0.5)
 
     @contextmanager
+    def _in_process_turn(self) -> Iterator[None]:
+        lock = _process_lock(self.path)
+        if not lock.acquire(timeout=self.lock_timeout):
+            raise WarehouseLocked(f"{self.path}: another thread of this process held it for {self.lock_timeout:.0f}s "
+                                  f"(raise ${ENV_LOCK_TIMEOUT} on a busy machine)")
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection, closed on exit; retries while a writer holds the file."""
-        con = self._open(read_only=True)
-        try:
-            yield con
-        finally:
-            con.close()
+        with self._in_process_turn():
+            con = self._open(read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short read-write transaction: committed on success, rolled back on error, file closed either way."""
-        con = self._open(read_only=False)
-        try:
-            con.begin()
+        with self._in_process_turn():
+            con = self._open(read_only=False)
             try:
-                yield con
-                con.commit()
-            except BaseException:
-                con.rollback()
-                raise
-        finally:
-            con.close()
+                con.begin()
+                try:
+                    yield con
+                    con.commit()
+                except BaseException:
+                    con.rollback()
+                    raise
+            finally:
+                con.close()
 
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """A query file (umedata/schemas/queries/<name>.sql) run read-only, with its `$name` parameters."""
