@@ -11,6 +11,10 @@
 -- using it allows that (the most restrictive source wins). A side is pending unless it already has an ok
 -- annotation for (model, prompt_version), or its request for these exact params is finished (done, or failed
 -- for good).
+-- Under a memory limit: the aggregates over every pair grow with the warehouse (~800 MB at a million sides,
+-- measured) and DuckDB spills them beside the file instead; the client's memory stays what sending needs.
+SET memory_limit = '192MB';
+
 COPY (
 WITH uses AS (
     SELECT qry_side_id AS side_id, source, dataset_name, split FROM pairs
