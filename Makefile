@@ -9,7 +9,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 # A flow run without a server starts a temporary one; on a busy machine that can take longer than Prefect's 20 s.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 600
 
-.PHONY: setup demo test test-fast test-busy demo-busy bench sample clean
+.PHONY: setup demo test test-fast test-busy demo-busy bench findings sample clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,12 +39,22 @@ test-busy: setup
 demo-busy: setup
 	$(PY) tests/busy.py --spinners 2 -- $(MAKE) demo
 
-# Each script prints its figures and rewrites its own section of BENCHMARKS.md. Never part of `make test`.
+# Each script prints its figures and rewrites its own section of BENCHMARKS.md. Never part of `make test`; together
+# they take about an hour on 2 cores (bench/findings.py, the toy-scale findings, is apart: `make findings`).
 bench: setup
 	$(PY) bench/ingest.py
 	$(PY) bench/teacher_throughput.py --write
 	$(PY) bench/versions.py
-	$(PY) bench/train_step.py
+	$(PY) bench/checks.py
+	$(PY) bench/curation.py
+	$(PY) bench/warehouse_scale.py
+	$(PY) bench/train_step.py --write BENCHMARKS.md
+	$(PY) bench/grpo_step.py --write BENCHMARKS.md
+	$(PY) bench/soak.py
+	$(PY) bench/startup.py
+
+findings: setup
+	$(PY) bench/findings.py --write
 
 clean:
 	rm -rf $(VENV) .prefect warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/*.staging warehouse/media

@@ -1,7 +1,7 @@
 """Kill -9 soak: SIGKILL a real run at random moments, many times, then let one run finish; count what was lost,
 doubled or paid twice, from the server's and the warehouse's own records.
 
-    .venv/bin/python bench/soak.py                      # teacher and ingest, 20 kills each; writes BENCHMARKS.md
+    .venv/bin/python bench/soak.py                      # teacher, ingest and rollouts, 20 kills each; writes BENCHMARKS.md
     .venv/bin/python bench/soak.py teacher --kills 5 --no-write
 
 teacher: `umedata annotate` against the local OpenAI-compatible test server (its own process) with faults on
@@ -12,6 +12,10 @@ or a release is being written). What each kill actually hit is read off the file
 Reported: lost annotations (answered OK by the server, never recorded), duplicated annotations, answers paid twice
 against the requests in flight at the kills (sent or answered but not committed: the only ones allowed to be sent
 again), leases left stale at the end, and the time a new run takes to send its first request after a kill.
+
+rollout: `python -m training.rollout` (the tiny model, CPU) killed at random and while a shard is being written, then
+run to completion; every rollout key must be on disk exactly once and a second `umedata rollouts load` adds nothing.
+A kill costs at most the batch being generated (shards are written per batch).
 
 ingest: `umedata ingest` of a JSON Lines file with small commits, killed while staging, while committing and at
 random; after every kill (and the recovery the next run starts with) the warehouse must be whole (every pair's
@@ -78,8 +82,6 @@ def soak_teacher(kills: int, pairs: int, seed: int) -> dict:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        wh = Warehouse(tmp / "w.duckdb")
-        wh.init()
         sides = th.seed(wh, tmp, n_pairs=pairs, images=False)["sides"]
         server = subprocess.Popen(
             [sys.executable, str(REPO / "tests" / "openai_server.py"), "--latency", "0.05", "--seed", str(seed),
@@ -172,8 +174,6 @@ def soak_ingest(kills: int, rows: int, seed: int) -> dict:
             '[[source]]\nname = "soak"\nlayout = "generic"\nroot = "."\n'
             '[[source.datasets]]\nname = "Soak"\npath = "pairs.jsonl"\nmodality = "text"\ntask = "retrieval"\n'
             'columns = { qry = "q", pos = "t", neg = "n" }\n')
-        wh = Warehouse(tmp / "w.duckdb")
-        wh.init()
         # Small commits (many transactions to land kills in); the chunk size is the ingest's batch_rows.
         child = (
             "import sys; from pathlib import Path; from umedata.ingest import ingest_source; "
@@ -224,12 +224,97 @@ def soak_ingest(kills: int, rows: int, seed: int) -> dict:
                 "states_with_orphans": broken, "reingest_added": again - pairs, "last_run_s": complete_s}
 
 
+# -- rollouts ----------------------------------------------------------------------------------------------------
+def soak_rollout(kills: int, pairs: int, seed: int) -> dict:
+    """`python -m training.rollout` on the tiny steered model, killed at random moments and while a shard is being
+    written; then a run to completion, the folder loaded into a warehouse twice."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+    from rollout_fixtures import build_steered
+    from training_fixtures import subprocess_env
+
+    from training import tiny
+    from umedata import rollouts
+    from umedata.ingest import ingest_source
+    from umedata.sources.config import load_sources
+    from umedata.teacher.annotate import run_teacher
+    from umedata.teacher.config import load_config
+    from umedata.versions import SftSpec, build_sft_set
+    from umedata.warehouse import Warehouse
+
+    rng = random.Random(seed)
+    torch.set_num_threads(1)
+    k, batch = 4, 2
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = build_steered(tiny.build(tmp / "base"), tmp / "model")
+        # a version the warehouse knows (its sides must be there for the load): the bundled sample's image pairs,
+        # annotated by the offline teacher
+        wh = Warehouse(tmp / "w.duckdb")
+        wh.init()
+        for spec in load_sources(REPO / "examples" / "sample" / "sources.toml"):
+            if spec.name == "shapes-mmeb":
+                ingest_source(wh, spec)
+        run_teacher(wh, load_config(None, backend="offline"))
+        version = Path(build_sft_set(wh, SftSpec(name="soak", split_mode="source", datasets=("ShapesCls", "ShapesI2T"),
+                                                 caps={"ShapesCls": pairs, "ShapesI2T": pairs})).path)
+        out = tmp / "rollouts"
+        cmd = [sys.executable, "-m", "training.rollout", "--checkpoint", str(model), "--dataset", str(version),
+               "--out", str(out), "--k", str(k), "--max-completion-length", "16", "--batch-size", str(batch),
+               "--threads", "1", "--no-progress"]
+        shards = lambda: len(list((out / "rollouts").glob("part-*.parquet")))  # noqa: E731
+        writing = lambda: any((out / "rollouts").glob(".tmp-part-*"))  # noqa: E731
+        hit = {"write": 0, "other": 0}
+        killed, resume_s = 0, []
+        for i in range(kills):
+            before = shards() if out.exists() else 0
+            t0 = time.monotonic()
+            proc = subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            if not wait_for(lambda b=before: shards() > b, proc, 300):
+                proc.wait()
+                break  # finished before writing: nothing left to kill
+            resume_s.append(time.monotonic() - t0)
+            if i % 2:  # aim at a shard being written (the temporary file exists, its rename has not happened): a
+                wait_for(writing, proc, 0.4)  # write takes about a millisecond, so many aims miss and kill at random
+            else:
+                time.sleep(rng.uniform(0.0, 0.4))
+            state = "write" if writing() else "other"
+            if proc.poll() is not None:
+                break  # it finished: the rest of the trials have nothing to kill
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed += 1
+            hit[state] += 1
+        subprocess.run(cmd, cwd=REPO, env=subprocess_env(), check=True, capture_output=True)
+        keys = pa.concat_tables([pq.read_table(p, columns=["rollout_key"])
+                                 for p in sorted((out / "rollouts").glob("part-*.parquet"))]).column(0).to_pylist()
+        manifest = json.loads((out / "manifest.json").read_text())
+        from training import data, rollout
+
+        expected = len(rollout.distinct_sides(data.open_version(str(version)).read_split("train"))) * k
+        first = rollouts.load(wh, out).as_dict()
+        second = rollouts.load(wh, out).as_dict()
+        return {"trials": kills, "killed": killed, "kills_while_writing_a_shard": hit["write"],
+                "expected": expected, "rollouts": len(keys), "duplicated": len(keys) - len(set(keys)),
+                "lost": expected - len(set(keys)),
+                "leftover_tmp": len(list((out / "rollouts").glob(".tmp-*"))), "finished": manifest["finished"],
+                "loaded": first["new"], "quarantined": first["quarantined"], "reload_added": second["new"],
+                "warehouse_rows": count(wh, "SELECT count(*) FROM rollouts"),
+                "warehouse_distinct": count(wh, "SELECT count(DISTINCT rollout_key) FROM rollouts"),
+                "resume_s_median": statistics.median(resume_s) if resume_s else None,
+                "resume_s_max": max(resume_s) if resume_s else None, "batch_rollouts": batch * k}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", nargs="*", default=["teacher", "ingest"], choices=["teacher", "ingest"])
+    ap.add_argument("what", nargs="*", default=["teacher", "ingest", "rollout"], choices=["teacher", "ingest", "rollout"])
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--pairs", type=int, default=3000, help="teacher: pairs seeded (two sides each)")
     ap.add_argument("--rows", type=int, default=400_000, help="ingest: rows of the JSON Lines file")
+    ap.add_argument("--rollout-pairs", type=int, default=100, help="rollout: pairs of each of the sample's two image "
+                    "datasets in the version rolled out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -257,6 +342,18 @@ def main() -> None:
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
             f"| {g['trials']} | {g['killed']} | {g['kills_in_commit']} | {g['kills_while_staging']} | "
             f"{g['states_with_orphans']} | {g['pairs']:,} | {g['duplicated']} | {g['reingest_added']} |", ""]
+    if "rollout" in args.what:
+        r = soak_rollout(args.kills, args.rollout_pairs, args.seed)
+        print(json.dumps(r, indent=2), flush=True)
+        lines += [
+            f"**Rollouts** (`python -m training.rollout`, tiny model on CPU, {r['expected']:,} rollouts = sides x K 4, "
+            f"a shard per batch of {r['batch_rollouts']}; then `umedata rollouts load` twice)", "",
+            "| trials | killed | while writing a shard | lost | duplicated | temporary files left | loaded | "
+            "quarantined | second load added | resume to first shard |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            f"| {r['trials']} | {r['killed']} | {r['kills_while_writing_a_shard']} | {r['lost']} | {r['duplicated']} | "
+            f"{r['leftover_tmp']} | {r['loaded']:,} | {r['quarantined']} | {r['reload_added']} | median {r['resume_s_median']:.2f} s, "
+            f"max {r['resume_s_max']:.2f} s |", ""]
     lines.append(f"Measured {time.strftime('%Y-%m-%d')} on {machine()}.")
     text = "\n".join(lines)
     print(text)

@@ -2,7 +2,7 @@
 OpenAI-compatible server with fixed latency L, at in-flight cap C; printed beside the ceiling C/L, with the
 client's CPU ms per request (also with a 1-megapixel image in every request) and its peak RSS.
 
-    .venv/bin/python bench/teacher_throughput.py                       # C=256, L=200 ms, 10k and 100k requests
+    .venv/bin/python bench/teacher_throughput.py                       # C=256, L=200 ms, 10k, 100k and 1M requests
     .venv/bin/python bench/teacher_throughput.py --sizes 10000 --write # and update BENCHMARKS.md
 
 The server (tests/openai_server.py) runs as its own process; each scenario runs in a fresh client process, so
@@ -282,7 +282,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--concurrency", "-c", type=int, default=256)
     ap.add_argument("--latency", "-l", type=float, default=0.2)
-    ap.add_argument("--sizes", default="10000,100000", help="request counts for the text scenarios")
+    ap.add_argument("--sizes", default="10000,100000,1000000", help="request counts for the text scenarios")
     ap.add_argument("--image-n", type=int, default=5000, help="requests in the 1-megapixel image scenario (0: skip)")
     ap.add_argument("--sdk-n", type=int, default=10000, help="requests through the openai SDK transport (0: skip)")
     ap.add_argument("--write", action="store_true", help="update the teacher section of BENCHMARKS.md")
