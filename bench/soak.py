@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO / "tests"))
 UMEDATA = [sys.executable, "-m", "umedata"]
 FAULTS = {"429": 0.03, "500": 0.02, "503": 0.02, "slow": 0.01, "length": 0.02, "malformed": 0.02, "bad_json": 0.01}
 MODES = ("random", "commit", "lease")
+WHAT = ("teacher", "ingest", "rollout")
 
 
 def count(wh, text: str) -> int:
@@ -309,7 +310,7 @@ def soak_rollout(kills: int, pairs: int, seed: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", nargs="*", default=["teacher", "ingest", "rollout"], choices=["teacher", "ingest", "rollout"])
+    ap.add_argument("what", nargs="*", metavar="{teacher,ingest,rollout}", help="what to soak (default: all three)")
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--pairs", type=int, default=3000, help="teacher: pairs seeded (two sides each)")
     ap.add_argument("--rows", type=int, default=400_000, help="ingest: rows of the JSON Lines file")
@@ -318,6 +319,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    args.what = args.what or list(WHAT)
+    if set(args.what) - set(WHAT):
+        ap.error(f"unknown: {', '.join(sorted(set(args.what) - set(WHAT)))} (choose from {', '.join(WHAT)})")
     lines = ["## Kill -9 soak (`bench/soak.py`)", ""]
     if "teacher" in args.what:
         t = soak_teacher(args.kills, args.pairs, args.seed)

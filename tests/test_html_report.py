@@ -46,3 +46,18 @@ def test_report_page_of_a_warehouse_renders(warehouse, tmp_path):
                     f"--screenshot={shot}", "--window-size=1200,1600", out.as_uri()],
                    check=True, capture_output=True, timeout=120)
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def test_durations_and_times_read_as_a_person_writes_them():
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from umedata.html_report import _cell
+
+    nano = pa.scalar(pa.MonthDayNano([0, 0, 112_156_149_000]), pa.month_day_nano_interval()).as_py()
+    assert _cell(nano) == "1m 52s"  # what DuckDB's interval columns arrive as
+    assert _cell(dt.timedelta(hours=2, minutes=3, seconds=4)) == "2h 03m 04s"
+    assert _cell(dt.timedelta(seconds=33.2)) == "33.2 s"
+    assert _cell(dt.datetime(2026, 11, 29, 13, 34, 42, 384439)) == "2026-11-29 13:34:42"
+    assert _cell(None) == "" and _cell("x") == "x"

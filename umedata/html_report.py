@@ -8,6 +8,7 @@ evaluations side by side. Plots are PNG (matplotlib, Agg) embedded as data URLs,
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import io
 import json
@@ -24,9 +25,29 @@ td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}td.n{text-align:righ
 img{max-width:100%;border:1px solid #eee}.note{color:#666}"""
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+def _duration(seconds: float) -> str:
+    m, sec = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s" if m else f"{seconds:.1f} s"
+
+
+def _cell(v: Any) -> str:
+    """Text of a value as a reader wants it: durations in h/m/s (DuckDB intervals arrive as Arrow's
+    month-day-nano triples), times to the second."""
+    if v is None:
+        return ""
+    if isinstance(v, dt.timedelta):
+        return _duration(v.total_seconds())
+    if hasattr(v, "nanoseconds") and hasattr(v, "days") and hasattr(v, "months"):
+        return _duration(v.months * 30 * 86400 + v.days * 86400 + v.nanoseconds / 1e9)
+    if isinstance(v, dt.datetime):
+        return v.replace(microsecond=0).isoformat(sep=" ")
+    return str(v)
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, empty: str = "nothing yet") -> str:
     if not rows:
-        return '<p class="note">nothing yet</p>'
+        return f'<p class="note">{html.escape(empty)}</p>'
     cols = list(columns or rows[0].keys())
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = []
@@ -35,8 +56,7 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None)
         for c in cols:
             v = r.get(c)
             num = isinstance(v, (int, float)) and not isinstance(v, bool)
-            text = f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{v:.4g}" if num else \
-                "" if v is None else str(v)
+            text = f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{v:.4g}" if num else _cell(v)
             cells.append(f'<td class="n">{text}</td>' if num else f"<td>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
@@ -141,10 +161,11 @@ def render(wh: Warehouse) -> str:
         f"<style>{CSS}</style></head><body>",
         f"<h1>umedata warehouse</h1><p class='note'>{html.escape(str(wh.path))} · generated {iso(utcnow())}</p>",
         "<h2>Stages</h2>", _table(stages),
-        "<h2>Quality gates</h2>", _pass_rate_plot(pass_rates), _table(failures),
+        "<h2>Quality gates</h2>", _pass_rate_plot(pass_rates),
+        _table(failures, empty="no rule failed" if pass_rates else "no checks run yet"),
         "<h2>Reward variance (RL-set curation)</h2>", _variance_plot(variance),
-        "<h2>Training</h2>", _table(runs), _curves(runs),
-        "<h2>Evaluation</h2>", _table(evals),
+        "<h2>Training</h2>", _table(runs, empty="no training run loaded yet"), _curves(runs),
+        "<h2>Evaluation</h2>", _table(evals, empty="no evaluation recorded yet"),
         "</body></html>",
     ]
     return "\n".join(parts)
