@@ -83,6 +83,8 @@ def soak_teacher(kills: int, pairs: int, seed: int) -> dict:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        wh = Warehouse(tmp / "w.duckdb")
+        wh.init()
         sides = th.seed(wh, tmp, n_pairs=pairs, images=False)["sides"]
         server = subprocess.Popen(
             [sys.executable, str(REPO / "tests" / "openai_server.py"), "--latency", "0.05", "--seed", str(seed),
@@ -175,6 +177,8 @@ def soak_ingest(kills: int, rows: int, seed: int) -> dict:
             '[[source]]\nname = "soak"\nlayout = "generic"\nroot = "."\n'
             '[[source.datasets]]\nname = "Soak"\npath = "pairs.jsonl"\nmodality = "text"\ntask = "retrieval"\n'
             'columns = { qry = "q", pos = "t", neg = "n" }\n')
+        wh = Warehouse(tmp / "w.duckdb")
+        wh.init()
         # Small commits (many transactions to land kills in); the chunk size is the ingest's batch_rows.
         child = (
             "import sys; from pathlib import Path; from umedata.ingest import ingest_source; "
