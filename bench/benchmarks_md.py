@@ -37,3 +37,16 @@ def machine() -> str:
     load = os.getloadavg()[0]
     return (f"{os.cpu_count()} CPU cores, {gpu} ({platform.machine()}, Python {platform.python_version()}), "
             f"1-minute load average {load:.1f}")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS in MB, from /proc/self/status VmHWM: it starts afresh at exec, whereas ru_maxrss keeps
+    the high-water mark of the process that forked it (a bench's parent that built a big warehouse would show
+    through every child)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource  # not Linux: the best there is
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

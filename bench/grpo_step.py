@@ -152,7 +152,9 @@ def trl_python(args) -> tuple[str | None, str]:
     done = subprocess.run(probe, capture_output=True, text=True)
     if done.returncode != 0:
         return None, f"trl does not import in {venv}: {done.stderr.strip()[-300:]}"
-    return str(py), f"trl {done.stdout.strip()} in the side venv {venv}"
+    shown = Path(venv).resolve()
+    shown = shown.relative_to(REPO) if shown.is_relative_to(REPO) else shown  # the repo's own path says nothing
+    return str(py), f"trl {done.stdout.strip()} in the side venv {shown}"
 
 
 def run_trl_half(model: Path, version: Path, args) -> dict:

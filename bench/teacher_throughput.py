@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks_md import write_section  # bench/ is on the path when a script runs
+from benchmarks_md import peak_rss_mb, write_section  # bench/ is on the path when a script runs
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -160,17 +160,23 @@ def child(args: argparse.Namespace) -> None:
     # RSS sampled while requests flow, apart from the peak of the one-off selection query (DuckDB's memory,
     # which grows with the warehouse, not with the requests in flight).
     samples: list[float] = []
+    top = {"rss_mb": 0.0, "t_s": 0.0, "answered": 0}  # where the highest sample fell (the selection, sending, the end)
     stop = threading.Event()
 
     def sample() -> None:
         page = os.sysconf("SC_PAGE_SIZE")
+        t_start = time.perf_counter()
         while not stop.wait(0.02):
-            if run.progress()["answered"] > 0:
-                with open("/proc/self/statm") as f:
-                    samples.append(int(f.read().split()[1]) * page / 2**20)
+            answered = run.progress()["answered"]
+            with open("/proc/self/statm") as f:
+                rss = int(f.read().split()[1]) * page / 2**20
+            if answered > 0:
+                samples.append(rss)
+            if rss > top["rss_mb"]:
+                top.update(rss_mb=rss, t_s=time.perf_counter() - t_start, answered=answered)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = peak_rss_mb()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     sampler.start()
     t0 = time.perf_counter()
@@ -191,9 +197,10 @@ def child(args: argparse.Namespace) -> None:
                 "wall_s": wall,
                 "rps": summary.ok / wall,
                 "cpu_ms_per_req": 1000 * cpu / max(1, summary.ok),
-                "rss_before_mb": rss0 / 1024,
-                "peak_rss_mb": r1.ru_maxrss / 1024,
+                "rss_before_mb": rss0,
+                "peak_rss_mb": peak_rss_mb(),
                 "pipeline_peak_rss_mb": max(samples) if samples else None,
+                "highest_sample": top,
             }
         )
     )

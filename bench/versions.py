@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import os
 import platform
-import resource
 import shutil
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from benchmarks_md import write_section  # bench/ is on the path when a script runs
+from benchmarks_md import peak_rss_mb, write_section  # bench/ is on the path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -147,7 +146,7 @@ def _build(label: str, db: str, work: str, embed: bool, queue) -> None:
     if embed:
         _, t_exp = timed(lambda: export_parquet(first.path, Path(work) / f"{label}-embedded", embed_media=True))
         res.update(export_s=t_exp, export_mb=dir_size(Path(work) / f"{label}-embedded") / 1e6)
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_rss_mb"] = peak_rss_mb()
     queue.put(res)
 
 
