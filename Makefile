@@ -34,10 +34,10 @@ test-fast: setup
 
 # The same, with two CPU-bound processes spinning beside them: what a shared 2-core machine feels like.
 test-busy: setup
-	$(PY) tests/busy.py --spinners 2 -- $(MAKE) test
+	$(PY) tests/busy.py --spinners 2 --record test -- $(MAKE) test
 
 demo-busy: setup
-	$(PY) tests/busy.py --spinners 2 -- $(MAKE) demo
+	$(PY) tests/busy.py --spinners 2 --record demo -- $(MAKE) demo
 
 # Each script prints its figures and rewrites its own section of BENCHMARKS.md. Never part of `make test`; together
 # they take about an hour on 2 cores (bench/findings.py, the toy-scale findings, is apart: `make findings`).

@@ -1,6 +1,7 @@
 """Run a command on a busy machine: N CPU-bound processes spin beside it until it ends (`make test-busy`).
 
     python tests/busy.py --spinners 2 -- make test
+    python tests/busy.py --spinners 2 --record test -- make test     # and its row in BENCHMARKS.md ("Busy machine")
 
 A 2-core CI box shared with other jobs, or a laptop compiling something, is what users run on; timeouts that only
 hold on an idle machine show up here. Exits with the command's status.
@@ -25,6 +26,7 @@ def spin() -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spinners", type=int, default=2)
+    ap.add_argument("--record", metavar="LABEL", help="write the outcome as row LABEL of BENCHMARKS.md's busy section")
     ap.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ...")
     args = ap.parse_args()
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -40,9 +42,33 @@ def main() -> int:
         load = os.getloadavg()
         for p in spinners:
             p.kill()
-    print(f"[busy] {' '.join(cmd)}: exit {rc} after {time.monotonic() - t0:.0f} s beside {args.spinners} spinning "
+    wall = time.monotonic() - t0
+    print(f"[busy] {' '.join(cmd)}: exit {rc} after {wall:.0f} s beside {args.spinners} spinning "
           f"processes; load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}", file=sys.stderr)
+    if args.record:
+        record(args.record, cmd, rc, wall, args.spinners, load)
     return rc
+
+
+def record(label: str, cmd: list[str], rc: int, wall: float, spinners: int, load: tuple[float, ...]) -> None:
+    """One row per label in the "busy-bench" section of BENCHMARKS.md (the other rows stay)."""
+    import re
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+    from benchmarks_md import BENCHMARKS, machine, write_section
+
+    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else ""
+    old = re.search(r"<!-- busy-bench:begin -->(.*?)<!-- busy-bench:end -->", text, re.DOTALL)
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| (\S+) \|.*$", old.group(1), re.M)} if old else {}
+    rows.pop("label", None)
+    rows[label] = (f"| {label} | `{' '.join(cmd)}` | {'passed' if rc == 0 else f'FAILED (exit {rc})'} | {wall / 60:.1f} min "
+                   f"| {spinners} | {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} | {time.strftime('%Y-%m-%d')} |")
+    body = ["## A busy machine (`tests/busy.py`)", "",
+            "The command runs beside CPU-bound processes that spin until it ends (`make test-busy`, `make demo-busy`): "
+            f"a shared machine. Measured on {machine()}.", "",
+            "| label | command | outcome | wall time | spinners | load average at the end (1 / 5 / 15 min) | date |",
+            "|---|---|---|---:|---:|---|---|", *rows.values()]
+    write_section("busy-bench", "\n".join(body))
 
 
 if __name__ == "__main__":
