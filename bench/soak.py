@@ -239,7 +239,7 @@ def soak_rollout(kills: int, pairs: int, seed: int) -> dict:
     from rollout_fixtures import build_steered
     from training_fixtures import subprocess_env
 
-    from training import tiny
+    from training import data, rollout, tiny
     from umedata import rollouts
     from umedata.ingest import ingest_source
     from umedata.sources.config import load_sources
@@ -296,8 +296,6 @@ def soak_rollout(kills: int, pairs: int, seed: int) -> dict:
         keys = pa.concat_tables([pq.read_table(p, columns=["rollout_key"])
                                  for p in sorted((out / "rollouts").glob("part-*.parquet"))]).column(0).to_pylist()
         manifest = json.loads((out / "manifest.json").read_text())
-        from training import data, rollout
-
         expected = len(rollout.distinct_sides(data.open_version(str(version)).read_split("train"))) * k
         first = rollouts.load(wh, out).as_dict()
         second = rollouts.load(wh, out).as_dict()
