@@ -277,8 +277,8 @@ def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float
         "- As the warehouse grows: answered requests, responses and annotations live in bulk tables without an "
         "index (keys enforced by the writer, see natural_keys), and leases in a small table of open requests "
         "(0009), so a lease or a commit never reads what is already answered: requests/s stays flat from 10k to "
-        "1M. RSS while sending still grows with the warehouse (DuckDB's working set and the allocators' retained "
-        "pages; the Python heap stays flat at about 22 MB under tracemalloc). Commit pauses stretch to keep "
+        "1M. RSS while sending still grows with the warehouse, in native memory (the Python heap stays flat at about "
+        "22 MB under tracemalloc; DuckDB's allocator cache is not it: a 16 MB flush threshold changed nothing). Commit pauses stretch to keep "
         "committing under `commit_duty` (25 %) of the time.",
         "- Peak RSS is the client process's own high-water mark (VmHWM; the warehouse is built in the parent).",
         "- Image rows carry one 1-megapixel JPEG (about 700 KB as a data URL) per request, read and base64-encoded "

@@ -153,6 +153,7 @@ def _build(label: str, db: str, work: str, embed: bool, queue) -> None:
 def bench_set(kind: str, n: int, work: Path, embed: bool) -> dict:
     """Setup and the builds each run in a child process, so the peak memory reported is the builds' own."""
     import multiprocessing as mp
+    from queue import Empty
 
     ctx = mp.get_context("spawn")
     db = work / f"{kind}-{n}" / "umedata.duckdb"
@@ -164,7 +165,13 @@ def bench_set(kind: str, n: int, work: Path, embed: bool) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=_build, args=(kind, str(db), str(work), embed, queue))
     proc.start()
-    res = queue.get()
+    while True:  # a build that fails never puts its result: stop waiting when its process has ended
+        try:
+            res = queue.get(timeout=5)
+            break
+        except Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"the builds of {kind} ({n:,} pairs) failed (exit {proc.exitcode})") from None
     proc.join()
     shutil.rmtree(db.parent, ignore_errors=True)  # the next, larger set needs the disk
     return res
