@@ -1,4 +1,5 @@
-"""BENCHMARKS.md, one section per bench script: each rewrites only its own section, between its markers.
+"""What every bench script shares: BENCHMARKS.md, one section per script (each rewrites only its own section,
+between its markers), the machine a figure came from, and a process's own peak RSS.
 
     from benchmarks_md import write_section
     write_section("ingest-bench", markdown)     # <!-- ingest-bench:begin --> ... <!-- ingest-bench:end -->
