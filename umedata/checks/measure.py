@@ -7,10 +7,10 @@
 (NULL for imported annotations); `pairs` has one row per (annotation, pair it is the query of): annotation_id,
 pair_id, target_text, qry_text and optionally qry_media (how many media the query carries; missing = none).
 
-No Python loop runs per row: string rules are polars expressions, word-level rules (repetition, token_run) work on
-the words of all reasoning texts at once as numpy arrays of 64-bit hashes, lengths go through TokenCounter (the
-tokenizer's batch API on distinct pieces), and the leak check is a join. A page is measured in blocks on parallel
-threads (polars and numpy release the GIL), one per core.
+No Python loop runs per row: string rules are polars expressions, word-level rules (repetition, token_run) are
+compiled passes (kernels.py) over the 64-bit hashes of the words of all reasoning texts, lengths go through
+TokenCounter (the tokenizer's batch API on distinct pieces, a compiled table lookup), and the leak check is a join.
+A page is measured in blocks on parallel threads (polars, numpy and the kernels release the GIL), one per core.
 
 Text comparisons (summary_copy, leak) are verbatim after a light normalisation (text.norm): lower case,
 whitespace runs as one space, punctuation stripped at both ends (so "A red circle." matches "...a red circle on
@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
+from umedata.checks import kernels
 from umedata.checks.config import ChecksConfig
 from umedata.checks.text import norm, words_in
 from umedata.checks.tokens import TokenCounter, Words
@@ -49,64 +50,17 @@ def script_pattern(scripts: list[str]) -> str:
     return rf"[\p{{L}}--[{allowed}]]"
 
 
-_EMPTY = np.uint64(pl.Series([""]).hash(seed=7).item())  # Words' hash of the empty piece (two spaces in a row)
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+_EMPTY = kernels.EMPTY  # Words' hash of the empty piece (two spaces in a row)
 
 
 def word_stats(words: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(repeated n-gram share, longest run of one word) per row, over the space-split words of all rows at once.
 
-    The words are 64-bit hashes in one flat array (a row's words contiguous, empty pieces dropped); an n-gram is a
-    mix of n consecutive hashes within one row; the share is 1 - distinct / total n-grams of the row. Every pass
-    over the page-sized arrays costs (they are the size of the page's text): row boundaries come from the rows'
-    word counts, never from comparing row numbers word by word.
-    """
-    rows = words.rows
-    h, i = words.h, words.i
-    count = np.diff(words.start)  # words of each row
-    empty = h == _EMPTY
-    if empty.any():
-        h, i = h[~empty], i[~empty]
-        count = count - np.bincount(words.i[empty], minlength=rows)
-    ends = np.cumsum(count)  # where each row's words end in h
-    rep = np.zeros(rows)
-    # Runs: a row with words has a run of 1; a streak of s words that each repeat the one before in the same row is
-    # a run of s + 1.
-    run = (count > 0).astype(np.int64)
-    same = h[1:] == h[:-1]
-    edge = ends[(ends > 0) & (ends < len(h))] - 1  # a word and the next row's first word are no repeat
-    same[edge] = False
-    repeat = np.flatnonzero(same)
-    if len(repeat):
-        streak = np.flatnonzero(np.diff(repeat, prepend=-2) != 1)  # where a streak starts, in `repeat`
-        length = np.diff(streak, append=len(repeat))
-        np.maximum.at(run, i[repeat[streak]], length + 1)
-    # n-grams: positions j whose n words all lie in one row. Distinct n-grams per row by sorting: the row goes in
-    # the high bits of a 64-bit key and the n-gram's hash in the rest (rows of a page need ~18 bits, leaving 46:
-    # two different n-grams of one row collide with probability ~1e-8 per row), so after sorting each row's keys
-    # are contiguous and in row order, and a key equal to its predecessor is a repeat of that row. The n-grams that
-    # cross a row's end (the last n - 1 positions of each row) get the largest key and sort to the end.
-    total = np.maximum(count - n + 1, 0)
-    if n < 1 or not total.any():
-        return rep, run
-    m = len(h) - n + 1
-    key = h[:m].copy()
-    for k in range(1, n):
-        np.multiply(key, _MIX, out=key)
-        np.bitwise_xor(key, h[k:k + m], out=key)
-    shift = np.uint64(64 - max(1, int(rows).bit_length()))
-    packed = np.left_shift(i[:m].view(np.uint64), shift)  # rows are never negative: the view is exact
-    np.right_shift(key, np.uint64(64) - shift, out=key)
-    packed |= key
-    crossing = (ends[:, None] - np.arange(1, n)).ravel()
-    packed[crossing[(crossing >= 0) & (crossing < m)]] = np.iinfo(np.uint64).max
-    packed.sort()
-    valid = packed[:int(total.sum())]
-    again = np.flatnonzero(valid[1:] == valid[:-1]) + 1
-    repeats = np.bincount((valid[again] >> shift).astype(np.int64), minlength=rows)
-    has = np.flatnonzero(total)
-    rep[has] = 1.0 - (total[has] - repeats[has]) / total[has]
-    return rep, run
+    The words are a row's non-empty pieces (64-bit hashes); an n-gram is a mix of n consecutive hashes within one
+    row; the share is 1 - distinct / total n-grams of the row, the distinct 64-bit n-gram keys counted per row (two
+    different n-grams of a row of 300 words collide with probability ~1e-15). One compiled pass over the rows
+    (kernels.word_stats), without the GIL."""
+    return kernels.word_stats(words.h, words.start, n, _EMPTY)
 
 
 RARE = ("refusal", "control_tags", "garbage", "wrong_script")  # rules whose value is 0 on almost every row

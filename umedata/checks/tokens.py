@@ -7,16 +7,18 @@ Counting every text through `encode_batch` runs at ~10-20 k texts/s on 2 cores (
 the cost), far below what the checks need. Byte-level BPE tokenizers (Qwen, GPT-style) never merge across a
 pre-token boundary, and every space that follows a non-whitespace character starts a new pre-token; so a text's
 count is the sum of the counts of its pieces cut before each such space (the first piece as is, every later one
-with its space back). Texts repeat few distinct pieces (words), so each distinct piece is encoded once and the
-counts are summed in numpy. For a text whose spaces all sit between non-whitespace characters (nearly every text)
-the pieces are its space-split words (Words.of, shared with the word-level rules); an oddly spaced text (runs of
-spaces, indentation, " \n") is cut by a regex (Words.runs), its pieces then holding their whitespace runs.
+with its space back). Texts repeat few distinct pieces (words), so each distinct piece is encoded once, its count
+kept in a table keyed by the piece's 64-bit hash, and a row's counts are summed in one compiled pass
+(kernels.piece_sums: open addressing, no GIL held). For a text whose spaces all sit between non-whitespace
+characters (nearly every text) the pieces are its space-split words (Words.of, a compiled split of the texts'
+bytes shared with the word-level rules); an oddly spaced text (runs of spaces, indentation, " \n") is cut by a
+regex (Words.runs), its pieces then holding their whitespace runs.
 
 The additivity is checked, not assumed: on first use the counter encodes up to 256 plain and 64 oddly spaced texts
 both ways, each kind apart, and at the first difference (a tokenizer whose normalizer strips or prepends, a SentencePiece
 Metaspace, a pre-tokenizer that joins a space to the word before it) counts those texts through `encode_batch`
-whole and says so in `self.mode` / `self.odd_mode`. Piece counts are looked up by a 64-bit hash of the piece
-(collisions among the ~1e5 distinct pieces of a corpus: ~1e-10).
+whole and says so in `self.mode` / `self.odd_mode`. Collisions of the 64-bit piece hash among the ~1e5 distinct
+pieces of a corpus: ~1e-10.
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
+from umedata.checks import kernels
 from umedata.checks.config import ChecksConfigError, file_sha
 from umedata.checks.text import split_unsafe
 
 log = logging.getLogger("umedata.checks")
 VERIFY_TEXTS = {"mode": 256, "odd_mode": 64}  # texts encoded both ways once; oddly spaced ones are few and long
 KNOWN_MAX = 5_000_000  # distinct pieces whose counts are kept between calls
+TABLE_MIN = 1 << 16  # slots of an empty piece table
 _FIRST = np.uint64(0x9E3779B97F4A7C15)  # salts the hash of a row's first piece (it is counted without its space)
 # A piece of Words.runs: the text's first piece (from its start), or a space and what follows it up to the next space
 # that follows a non-whitespace character. After \S+ only a non-space whitespace may continue a piece.
@@ -43,61 +48,74 @@ _RUN_PIECE = r"^\s*(?:\S+(?:[^\S ]\s*)?)*| \s*(?:\S+(?:[^\S ]\s*)?)*"
 
 @dataclass
 class Words:
-    """The space-split pieces of a column of texts, flat and in row order: the row of each piece, the piece, its
-    64-bit hash, whether it opens its row, and where each row's pieces start. Split once, shared by token counting
-    and the word-level rules. Every row has at least one piece ("" splits into [""])."""
+    """The space-split pieces of a column of texts, flat and in row order: each piece's 64-bit hash
+    (kernels' hash of its bytes) and where each row's pieces start. Split once, shared by token counting and the
+    word-level rules. Every row has at least one piece ("" splits into [""]). The pieces themselves are read back
+    only when asked for (spelled): from the texts they were cut from (Words.of), or from `w` (Words.runs)."""
 
     rows: int
-    i: np.ndarray  # int64 row of each piece
-    w: pl.Series  # the piece (may be "": two spaces in a row)
-    h: np.ndarray  # uint64 hash of the piece
-    first: np.ndarray  # bool: the row's first piece
+    h: np.ndarray  # uint64 hash of each piece
     start: np.ndarray  # int64 index of each row's first piece (rows + 1 entries: the last is the total)
+    w: pl.Series | None = None  # the pieces (Words.runs; may be "": two spaces in a row)
+    texts: kernels.Texts | None = None  # the texts the pieces were cut from (Words.of)
+    row0: int = 0  # the first row's row in `texts`
 
     @classmethod
     def of(cls, texts: pl.Series) -> Words:
-        """Split at every space."""
-        return cls._cut(texts, pl.col("t").str.split(" "), strip=False)
+        """Split at every space (a compiled pass over the texts' bytes: kernels.split)."""
+        src = kernels.Texts.of(texts)
+        h, start = kernels.split(src.addr, src.size)
+        return cls(len(texts), h, start, texts=src)
 
     @classmethod
     def runs(cls, texts: pl.Series) -> Words:
         """Cut before every space that follows a non-whitespace character; a piece after a cut keeps its whitespace
         but for that one space (so on a plainly spaced text this is Words.of). For oddly spaced texts."""
-        return cls._cut(texts, pl.col("t").str.extract_all(_RUN_PIECE), strip=True)
-
-    @classmethod
-    def _cut(cls, texts: pl.Series, cut: pl.Expr, strip: bool) -> Words:
         # Frame expressions throughout: polars runs them without the GIL, so threads measuring blocks overlap.
-        lists = texts.cast(pl.String).fill_null("").to_frame("t").select(cut.alias("w"))
-        if strip:  # extract_all finds nothing in "": that row has the one empty piece split gives it
-            lists = lists.select(pl.when(pl.col("w").list.len() == 0).then(pl.lit([""], dtype=pl.List(pl.String)))
-                                 .otherwise(pl.col("w")).alias("w"))
+        lists = texts.cast(pl.String).fill_null("").to_frame("t").select(pl.col("t").str.extract_all(_RUN_PIECE)
+                                                                         .alias("w"))
+        # extract_all finds nothing in "": that row has the one empty piece split gives it
+        lists = lists.select(pl.when(pl.col("w").list.len() == 0).then(pl.lit([""], dtype=pl.List(pl.String)))
+                             .otherwise(pl.col("w")).alias("w"))
         n = len(texts)
         per_row = lists.select(pl.col("w").list.len()).to_series().to_numpy().astype(np.int64)
         start = np.zeros(n + 1, np.int64)
         np.cumsum(per_row, out=start[1:])
         first = np.zeros(int(start[-1]), dtype=bool)
         first[start[:-1]] = True
-        flat = lists.lazy().explode("w")
-        if strip:  # the cut space goes back on when the piece is encoded, as for a split word
-            flat = flat.with_columns(pl.when(pl.lit(pl.Series(first))).then(pl.col("w"))
-                                     .otherwise(pl.col("w").str.slice(1)).alias("w"))
-        flat = flat.with_columns(pl.col("w").hash(seed=7).alias("h")).collect()
-        return cls(n, np.repeat(np.arange(n, dtype=np.int64), per_row), flat.get_column("w"),
-                   flat.get_column("h").to_numpy(), first, start)
+        # The cut space comes off; it goes back on when the piece is encoded, as for a split word.
+        w = (lists.lazy().explode("w").with_columns(pl.when(pl.lit(pl.Series(first))).then(pl.col("w"))
+                                                   .otherwise(pl.col("w").str.slice(1)).alias("w"))
+             .collect().get_column("w"))
+        src = kernels.Texts.of(w)
+        return cls(n, kernels.hash_each(src.addr, src.size), start, w=w)
 
     def tail(self, rows: int) -> Words:
         """The pieces of the last `rows` rows, renumbered from 0 (for a Words made over two columns one after the
         other: Words.of(pl.concat([a, b])).tail(len(b)) is Words.of(b))."""
         begin = int(self.start[self.rows - rows])
-        return Words(rows, self.i[begin:] - (self.rows - rows), self.w.slice(begin), self.h[begin:],
-                     self.first[begin:], self.start[self.rows - rows:] - begin)
+        return Words(rows, self.h[begin:], self.start[self.rows - rows:] - begin,
+                     None if self.w is None else self.w.slice(begin), self.texts, self.row0 + self.rows - rows)
 
     def head(self, rows: int) -> Words:
         """The pieces of the first `rows` rows (a view: no copy of the arrays)."""
         end = int(self.start[rows])
-        return Words(rows, self.i[:end], self.w.slice(0, end), self.h[:end], self.first[:end],
-                     self.start[:rows + 1])
+        return Words(rows, self.h[:end], self.start[:rows + 1], None if self.w is None else self.w.slice(0, end),
+                     self.texts, self.row0)
+
+    def spelled(self, idx: np.ndarray) -> list[str]:
+        """The pieces at `idx` (ascending) as they are encoded: a row's first piece as is, a later one with its space
+        back in front."""
+        row = np.searchsorted(self.start, idx, side="right") - 1
+        later = idx != self.start[row]
+        if self.w is not None:
+            w = self.w.gather(idx)
+            return pl.select(pl.when(pl.lit(pl.Series(later))).then(" " + pl.lit(w)).otherwise(pl.lit(w))
+                             ).to_series().to_list()
+        offsets, data = kernels.pieces(self.texts.addr, self.texts.size, row + self.row0, idx - self.start[row],
+                                       later)
+        return pa.Array.from_buffers(pa.large_string(), len(idx), [None, pa.py_buffer(offsets),
+                                                                   pa.py_buffer(data)]).to_pylist()
 
 
 def resolve(student: str) -> Path:
@@ -138,8 +156,10 @@ class TokenCounter:
         # "pieces" (additivity verified) | "whole" (it failed: such texts are encoded whole); None until first use
         self.mode: str | None = None  # plainly spaced texts (the space-split words)
         self.odd_mode: str | None = None  # oddly spaced texts (Words.runs)
-        self._known = pl.DataFrame(schema={"k": pl.UInt64, "n": pl.Int32})  # piece key -> tokens, kept across calls
-        self._lock = threading.Lock()  # guards _known
+        # piece key -> tokens, kept across calls: (keys, values, how many held), an open-addressing table
+        # (kernels) never changed once published: a learning thread fills a copy and swaps it in.
+        self._table = (*kernels.table(TABLE_MIN), 0)
+        self._lock = threading.Lock()  # one thread learns at a time
         self._verifying = threading.Lock()  # one thread verifies additivity, the others wait for its answer
 
     @classmethod
@@ -178,40 +198,47 @@ class TokenCounter:
     def _pieces(self, words: Words) -> np.ndarray:
         """Per row, the sum of its pieces' counts: the first piece as is, every later one with its space back.
         Each distinct (piece, first) is encoded once, the first time any page holds it."""
-        key = words.h.copy()
-        key[words.start[:-1]] ^= _FIRST
-        known = self._known
-        per = self._lookup(key, known)
-        missing = np.flatnonzero(per.is_null().to_numpy())
+        keys, vals, _ = self._table
+        sums, missing = kernels.piece_sums(keys, vals, words.h, words.start, _FIRST)
         if len(missing):
-            learnt = self._learn(key[missing], words.w.gather(missing), words.first[missing])
-            per = per.scatter(missing, self._lookup(key[missing], learnt))
-        return np.add.reduceat(per.to_numpy().astype(np.int64), words.start[:-1]) if words.rows else np.zeros(
-            0, np.int64)
+            row = np.searchsorted(words.start, missing, side="right") - 1
+            key = words.h[missing]
+            key[missing == words.start[row]] ^= _FIRST
+            np.add.at(sums, row, self._learn(key, missing, words))
+        return sums
+
+    def _learn(self, key: np.ndarray, idx: np.ndarray, words: Words) -> np.ndarray:
+        """Tokens of the pieces words[idx] (keys `key`), encoding those the table does not hold and adding them to
+        it. One thread learns at a time (encode_batch is parallel itself): a thread that waited finds most of its
+        pieces learnt by the other (the blocks of a page share their vocabulary) and encodes only the rest."""
+        uniq, at, back = np.unique(key, return_index=True, return_inverse=True)
+        with self._lock:
+            keys, vals, held = self._table
+            if held > KNOWN_MAX:  # a corpus of garbage would grow it without bound
+                keys, vals, held = *kernels.table(TABLE_MIN), 0
+            n = kernels.find(keys, vals, uniq).astype(np.int64)
+            new = np.flatnonzero(n < 0)
+            if len(new):
+                where = idx[at[new]]
+                order = np.argsort(where)  # spelled reads the pieces in text order
+                n[new[order]] = self.encode_lengths(words.spelled(where[order]))
+                size = len(keys)
+                while (held + len(new)) * 3 > size * 2:  # linear probing stays short below 2/3 full
+                    size *= 2
+                keys, vals = self._grown(keys, vals, size)
+                held += kernels.insert(keys, vals, uniq[new], n[new].astype(np.int32))
+                self._table = (keys, vals, held)
+        return n[back]
 
     @staticmethod
-    def _lookup(key: np.ndarray, table: pl.DataFrame) -> pl.Series:
-        """Tokens of each key in the (k, n) table, null where it has none (a frame select: no GIL held)."""
-        return pl.DataFrame({"k": key}).select(pl.col("k").replace_strict(table.get_column("k"), table.get_column("n"),
-                                                                          default=None, return_dtype=pl.Int32)
-                                               ).to_series()
-
-    def _learn(self, key: np.ndarray, pieces: pl.Series, first: np.ndarray) -> pl.DataFrame:
-        """Encode pieces not seen before; add their counts to the table. Returns (k, n) of these keys. One thread
-        learns at a time (encode_batch is parallel itself): a thread that waited finds most of its pieces learnt
-        by the other (the blocks of a page share their vocabulary) and encodes only the rest."""
-        new = pl.DataFrame({"k": key, "w": pieces, "f": first}).unique(subset="k", keep="any")
-        with self._lock:
-            known = self._known
-            if known.height > KNOWN_MAX:  # a corpus of garbage would grow it without bound
-                known = known.clear()
-            have = new.select("k").join(known, on="k", how="inner")
-            new = new.join(have, on="k", how="anti")
-            text = new.select(pl.when(pl.col("f")).then(pl.col("w")).otherwise(" " + pl.col("w"))).to_series()
-            learnt = pl.DataFrame({"k": new.get_column("k"),
-                                   "n": self.encode_lengths(text.to_list()).astype(np.int32)})
-            self._known = pl.concat([known, learnt])
-        return pl.concat([have, learnt])
+    def _grown(keys: np.ndarray, vals: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """A copy of the table with `size` slots (the published one is never written: threads read it unlocked)."""
+        if size == len(keys):
+            return keys.copy(), vals.copy()
+        bigger = kernels.table(size)
+        held = vals >= 0
+        kernels.insert(*bigger, keys[held], vals[held])
+        return bigger
 
     def _verify(self, sample: pl.Series, cut, mode: str) -> None:
         """Set `mode` ("mode" for plain texts, "odd_mode" for oddly spaced ones) to "pieces" when up to

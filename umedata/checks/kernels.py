@@ -1,0 +1,368 @@
+"""Compiled kernels of the record checks: the word split, the word-level statistics and the piece-count table,
+over the bytes of a whole column of texts, with no Python step per row or per word.
+
+    texts = Texts.of(series)                        # where each text's UTF-8 bytes are (no copy)
+    h, start = split(texts.addr, texts.size)        # hashes of the space-split pieces, each row's first piece
+    rep, run = word_stats(h, start, n, EMPTY)       # repeated n-gram share, longest run of one word, per row
+    sums, missing = piece_sums(keys, vals, h, start, FIRST)   # token counts per row from an open-addressing table
+
+They are numba functions compiled to machine code with the GIL released (nogil), so the threads that measure the
+blocks of a page run them on every core at once; compiled code is cached on disk (cache=True: beside this file,
+or the user's cache directory where that is read-only, or NUMBA_CACHE_DIR), so only a process that finds no
+cache compiles them (a few seconds).
+
+Texts are read where polars keeps them: a String column exports to Arrow as a string_view array without a copy
+(each row a 16-byte view: the length, then either the bytes themselves when they fit in 12 or a buffer index and
+offset), so Texts holds each row's byte address and length and keeps the Arrow array (the owner of the bytes)
+alive. A null reads as "".
+
+A piece's hash is a 64-bit hash of its bytes (MurmurHash3's 64-bit block mix and finaliser, the length mixed in):
+consistent within a process, which is all its users need (TokenCounter's table keys, n-gram distinctness);
+collisions among the ~1e5 distinct pieces of a corpus: ~1e-10.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+_C1, _C2 = np.uint64(0x87C37B91114253D5), np.uint64(0x4CF5AD432745937F)
+_F1, _F2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+_M5, _N1 = np.uint64(5), np.uint64(0x52DCE729)
+_SEED = np.uint64(0x243F6A8885A308D3)
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # joins the hashes of an n-gram's words
+_U8, _U31, _U33, _U27, _U64 = np.uint64(8), np.uint64(31), np.uint64(33), np.uint64(27), np.uint64(64)
+_SPACE = np.uint8(32)
+
+jit = numba.njit(cache=True, nogil=True)
+
+
+@intrinsic
+def _bytes_at(typingctx, addr):
+    """The int64 address `addr` as a pointer to bytes (for numba.carray): the texts live in Arrow buffers that
+    numba cannot take as arguments, so their addresses travel as integers. The caller keeps the buffers alive."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], ir.PointerType(ir.IntType(8)))
+    return types.CPointer(types.uint8)(types.int64), codegen
+
+
+@numba.njit(inline="always")
+def _rotl(x, r):
+    return (x << r) | (x >> (_U64 - r))
+
+
+@numba.njit(inline="always")
+def _block(h, k):
+    k *= _C1
+    k = _rotl(k, _U31)
+    k *= _C2
+    h ^= k
+    h = _rotl(h, _U27)
+    return h * _M5 + _N1
+
+
+@numba.njit(inline="always")
+def _final(h, length):
+    h ^= np.uint64(length)
+    h ^= h >> _U33
+    h *= _F1
+    h ^= h >> _U33
+    h *= _F2
+    return h ^ (h >> _U33)
+
+
+@intrinsic
+def _word_at(typingctx, addr):
+    """The 8 bytes at address `addr` as a little-endian uint64 (an unaligned load)."""
+    def codegen(context, builder, signature, args):
+        ptr = builder.inttoptr(args[0], ir.PointerType(ir.IntType(64)))
+        return builder.load(ptr, align=1)
+    return types.uint64(types.int64), codegen
+
+
+_TAIL = np.array([(1 << (8 * k)) - 1 for k in range(8)], np.uint64)  # the low k bytes of a word
+
+
+@numba.njit(inline="always")
+def _hash(b, base, lo, hi, size):
+    """Hash of the bytes b[lo:hi] of a text of `size` bytes at address `base`, eight at a time (little-endian
+    words, the last one zero-padded; read as one word, masked, where the text has 8 bytes from there on)."""
+    h = _SEED
+    q = lo
+    while q + 8 <= hi:
+        h = _block(h, _word_at(base + q))
+        q += 8
+    if q < hi:
+        if q + 8 <= size:
+            w = _word_at(base + q) & _TAIL[hi - q]
+        else:
+            w = np.uint64(0)
+            shift = np.uint64(0)
+            for j in range(q, hi):
+                w |= np.uint64(b[j]) << shift
+                shift += _U8
+        h = _block(h, w)
+    return _final(h, hi - lo)
+
+
+@jit
+def _rows(views, valid, voff, vaddr, bufs):
+    """(address, length) of each row's bytes from the 16-byte views (four uint32 each: length; inline bytes, or
+    prefix, buffer index, offset). `valid`: the Arrow validity bitmap from bit `voff` on, empty when none."""
+    n = len(views) // 4
+    addr = np.empty(n, np.int64)
+    size = np.empty(n, np.int64)
+    for i in range(n):
+        if len(valid) and not (valid[(voff + i) >> 3] >> ((voff + i) & 7)) & 1:
+            addr[i] = 0
+            size[i] = 0
+            continue
+        length = np.int64(views[4 * i])
+        size[i] = length
+        if length <= 12:
+            addr[i] = vaddr + 16 * i + 4
+        else:
+            addr[i] = bufs[views[4 * i + 2]] + np.int64(views[4 * i + 3])
+    return addr, size
+
+
+@dataclass
+class Texts:
+    """Where the UTF-8 bytes of each text of a column are: addr (int64) and size (int64) per row, valid while
+    `owner` (the Arrow array holding them) lives."""
+
+    addr: np.ndarray
+    size: np.ndarray
+    owner: object
+
+    @classmethod
+    def of(cls, texts: pl.Series) -> Texts:
+        arr = texts.cast(pl.String).to_arrow(compat_level=pl.CompatLevel.newest())
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if arr.type != pa.string_view():
+            arr = arr.cast(pa.string_view())
+        n, off = len(arr), arr.offset
+        buffers = arr.buffers()
+        views = np.frombuffer(buffers[1], np.uint32)[4 * off:4 * (off + n)] if n else np.zeros(0, np.uint32)
+        valid = (np.frombuffer(buffers[0], np.uint8) if buffers[0] is not None and arr.null_count
+                 else np.zeros(0, np.uint8))
+        bufs = np.array([b.address for b in buffers[2:]], np.int64)
+        vaddr = buffers[1].address + 16 * off if n else 0
+        addr, size = _rows(views, valid, off, vaddr, bufs)
+        return cls(addr, size, arr)
+
+
+def split(addr: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split every text at every space: (h, start), h the uint64 hash of each piece in row order ("" for the
+    piece between two spaces in a row, or before a leading / after a trailing space), start the index in h of
+    each row's first piece (rows + 1 entries). Every row has at least one piece ("" splits into [""]); equal to
+    str.split(" ").
+
+    Per row, the spaces' positions are listed first without a branch per byte (the position is written always,
+    the count moves on at a space; a branch at every space would be mispredicted ~ once per word), then each
+    piece between two of them is hashed."""
+    n = len(addr)
+    # At most one piece per byte, plus one per row. Numpy allocates it (with huge pages where the system has them:
+    # a page fault per 4 KiB of a fresh 50 MB array costs more than the split itself); the pages past the last
+    # piece are never touched, so they hold no memory.
+    h = np.empty(int(size.sum()) + n, np.uint64)
+    start = np.empty(n + 1, np.int64)
+    return h[:_split(addr, size, h, start)], start
+
+
+@jit
+def _split(addr, size, h, start):
+    n = len(addr)
+    cut = np.empty((size.max() if n else 0) + 2, np.int64)
+    k = 0
+    for i in range(n):
+        start[i] = k
+        base, end = addr[i], size[i]
+        b = numba.carray(_bytes_at(base), end)
+        cut[0] = -1
+        m = 1
+        for j in range(end):
+            cut[m] = j
+            m += b[j] == _SPACE
+        cut[m] = end
+        for p in range(m):
+            h[k] = _hash(b, base, cut[p] + 1, cut[p + 1], end)
+            k += 1
+    start[n] = k
+    return k
+
+
+@jit
+def hash_each(addr, size):
+    """The hash of each whole text (as split hashes a piece)."""
+    out = np.empty(len(addr), np.uint64)
+    for i in range(len(addr)):
+        out[i] = _hash(numba.carray(_bytes_at(addr[i]), size[i]), addr[i], 0, size[i], size[i])
+    return out
+
+
+@jit
+def pieces(addr, size, rows, ordinal, space):
+    """The bytes of chosen pieces of split's cut, as Arrow large_string buffers (offsets, data): piece
+    `ordinal[j]` of row `rows[j]`, with a space put before it where space[j]. The requests are in piece order
+    (rows ascending, ordinals ascending within a row), so each row is scanned once."""
+    m = len(rows)
+    offsets = np.zeros(m + 1, np.int64)
+    total = m  # the spaces put before pieces, and each row's bytes once (its pieces are disjoint parts of it)
+    for j in range(m):
+        if j == 0 or rows[j] != rows[j - 1]:
+            total += size[rows[j]]
+    data = np.empty(total, np.uint8)
+    j = 0
+    at = 0
+    while j < m:
+        r = rows[j]
+        b = numba.carray(_bytes_at(addr[r]), size[r])
+        piece = 0
+        lo = 0
+        for e in range(size[r] + 1):
+            if e < size[r] and b[e] != _SPACE:
+                continue
+            while j < m and rows[j] == r and ordinal[j] == piece:
+                if space[j]:
+                    data[at] = _SPACE
+                    at += 1
+                for x in range(lo, e):
+                    data[at] = b[x]
+                    at += 1
+                offsets[j + 1] = at
+                j += 1
+            piece += 1
+            lo = e + 1
+            if j >= m or rows[j] != r:
+                break
+        while j < m and rows[j] == r:  # an ordinal past the row's last piece: nothing (never asked for)
+            offsets[j + 1] = at
+            j += 1
+    return offsets, data[:at].copy()
+
+
+@jit
+def word_stats(h, start, n, empty):
+    """Per row: the share of its word n-grams that repeat an earlier one (1 - distinct / total; 0 without any),
+    and the longest run of one word repeated back to back (0 for a row without words). A row's words are its
+    pieces less the empty ones (hash `empty`); an n-gram's key mixes the hashes of its n consecutive words; the
+    distinct keys of a row are counted in a small open-addressing set (twice the row's n-grams, rounded up to a
+    power of two), whose slots belong to the row that last wrote them, so no row clears it."""
+    rows = len(start) - 1
+    rep = np.zeros(rows)
+    run = np.zeros(rows, np.int64)
+    most = 1
+    for r in range(rows):
+        most = max(most, start[r + 1] - start[r])
+    words = np.empty(most, np.uint64)
+    size = 1
+    while size < 2 * most:
+        size *= 2
+    keys = np.empty(size, np.uint64)
+    owner = np.full(size, -1, np.int64)
+    for r in range(rows):
+        m = 0
+        best = 0
+        streak = 0
+        for p in range(start[r], start[r + 1]):
+            w = h[p]
+            if w == empty:
+                continue
+            streak = streak + 1 if m and words[m - 1] == w else 1
+            best = max(best, streak)
+            words[m] = w
+            m += 1
+        run[r] = best
+        total = m - n + 1
+        if n < 1 or total < 1:
+            continue
+        mask = 1
+        while mask < 2 * total:
+            mask *= 2
+        mask -= 1
+        distinct = 0
+        for j in range(total):
+            key = words[j]
+            for q in range(1, n):
+                key = key * _MIX ^ words[j + q]
+            s = np.int64(key & np.uint64(mask))
+            while owner[s] == r and keys[s] != key:
+                s = (s + 1) & mask
+            if owner[s] != r:
+                owner[s] = r
+                keys[s] = key
+                distinct += 1
+        rep[r] = 1.0 - distinct / total
+    return rep, run
+
+
+@numba.njit(inline="always")
+def _slot(keys, vals, key):
+    """Where `key` is in the table, or the empty slot where it would go (linear probing; vals < 0: empty)."""
+    mask = len(keys) - 1
+    s = np.int64(key & np.uint64(mask))
+    while vals[s] >= 0 and keys[s] != key:
+        s = (s + 1) & mask
+    return s
+
+
+@jit
+def piece_sums(keys, vals, h, start, first):
+    """Per row, the sum of its pieces' values in the table (a row's first piece keyed by its hash ^ `first`, the
+    others by their hash), and the indices in h of the pieces the table does not hold (they add nothing yet)."""
+    rows = len(start) - 1
+    sums = np.zeros(rows, np.int64)
+    missing = np.empty(len(h), np.int64)
+    m = 0
+    for r in range(rows):
+        total = 0
+        for p in range(start[r], start[r + 1]):
+            key = h[p] ^ first if p == start[r] else h[p]
+            v = vals[_slot(keys, vals, key)]
+            if v < 0:
+                missing[m] = p
+                m += 1
+            else:
+                total += v
+        sums[r] = total
+    return sums, missing[:m].copy()
+
+
+@jit
+def find(keys, vals, query):
+    """The table's value of each key of `query`, -1 where it has none."""
+    out = np.empty(len(query), np.int32)
+    for j in range(len(query)):
+        out[j] = vals[_slot(keys, vals, query[j])]
+    return out
+
+
+@jit
+def insert(keys, vals, new, values):
+    """Put (new, values) into the table in place (a key it holds keeps its value); the table must have room.
+    Returns how many keys were added."""
+    added = 0
+    for j in range(len(new)):
+        s = _slot(keys, vals, new[j])
+        if vals[s] < 0:
+            keys[s] = new[j]
+            vals[s] = values[j]
+            added += 1
+    return added
+
+
+def table(capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """An empty table of `capacity` slots (a power of two): keys uint64, values int32 (-1: empty)."""
+    return np.zeros(capacity, np.uint64), np.full(capacity, -1, np.int32)
+
+
+EMPTY = np.uint64(hash_each(np.zeros(1, np.int64), np.zeros(1, np.int64))[0])  # the hash of ""
