@@ -4,7 +4,7 @@ over the bytes of a whole column of texts, with no Python step per row or per wo
     texts = Texts.of(series)                        # where each text's UTF-8 bytes are (no copy)
     h, start = split(texts.addr, texts.size)        # hashes of the space-split pieces, each row's first piece
     rep, run = word_stats(h, start, n, EMPTY)       # repeated n-gram share, longest run of one word, per row
-    sums, missing = piece_sums(keys, vals, h, start, FIRST)   # token counts per row from an open-addressing table
+    sums, *missing = piece_sums(keys, vals, h, start, salt)  # per-row sums of the values of an open-addressing table
 
 They are numba functions compiled to machine code with the GIL released (nogil), so the threads that measure the
 blocks of a page run them on every core at once; compiled code is cached on disk (cache=True: beside this file,
@@ -318,23 +318,59 @@ def _slot(keys, vals, key):
 @jit
 def piece_sums(keys, vals, h, start, first):
     """Per row, the sum of its pieces' values in the table (a row's first piece keyed by its hash ^ `first`, the
-    others by their hash), and the indices in h of the pieces the table does not hold (they add nothing yet)."""
-    rows = len(start) - 1
-    sums = np.zeros(rows, np.int64)
-    missing = np.empty(len(h), np.int64)
+    others by their hash); and the distinct keys the table does not hold (those pieces add nothing yet), with the
+    index in h of the first piece of each, in order. A page that meets a new vocabulary misses most of its pieces
+    but few distinct ones: they are gathered in a set that doubles as it fills, never one per piece."""
+    sums = np.zeros(len(start) - 1, np.int64)
+    size = 1024
+    seen = np.zeros(size, np.uint64)
+    used = np.zeros(size, np.bool_)
+    new = np.empty(size // 2, np.uint64)
+    at = np.empty(size // 2, np.int64)
     m = 0
-    for r in range(rows):
+    for r in range(len(start) - 1):
         total = 0
         for p in range(start[r], start[r + 1]):
-            key = h[p] ^ first if p == start[r] else h[p]
-            v = vals[_slot(keys, vals, key)]
-            if v < 0:
-                missing[m] = p
-                m += 1
-            else:
+            k = h[p] ^ first if p == start[r] else h[p]
+            v = vals[_slot(keys, vals, k)]
+            if v >= 0:
                 total += v
+                continue
+            s = np.int64(k & np.uint64(size - 1))
+            while used[s] and seen[s] != k:
+                s = (s + 1) & (size - 1)
+            if used[s]:
+                continue
+            used[s] = True
+            seen[s] = k
+            new[m] = k
+            at[m] = p
+            m += 1
+            if 2 * m == size:  # half full: twice the room, the keys so far put back
+                size *= 2
+                seen = np.zeros(size, np.uint64)
+                used = np.zeros(size, np.bool_)
+                for j in range(m):
+                    s = np.int64(new[j] & np.uint64(size - 1))
+                    while used[s]:
+                        s = (s + 1) & (size - 1)
+                    used[s] = True
+                    seen[s] = new[j]
+                new = np.concatenate((new, np.empty(size // 2 - m, np.uint64)))
+                at = np.concatenate((at, np.empty(size // 2 - m, np.int64)))
         sums[r] = total
-    return sums, missing[:m].copy()
+    return sums, new[:m].copy(), at[:m].copy()
+
+
+@jit
+def add_missing(sums, keys, vals, more, values, h, start, first):
+    """sums[r] += the value in the table (more, values) of each piece of row r that the table (keys, vals) does not
+    hold (keyed as piece_sums keys them): the second pass of piece_sums once its missing pieces are counted."""
+    for r in range(len(start) - 1):
+        for p in range(start[r], start[r + 1]):
+            k = h[p] ^ first if p == start[r] else h[p]
+            if vals[_slot(keys, vals, k)] < 0:
+                sums[r] += values[_slot(more, values, k)]
 
 
 @jit

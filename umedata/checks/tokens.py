@@ -143,6 +143,14 @@ def resolve(student: str) -> Path:
     )
 
 
+def _room(held: int) -> int:
+    """Slots of a table holding `held` keys: a power of two, at most 2/3 full (linear probing stays short)."""
+    size = TABLE_MIN
+    while held * 3 > size * 2:
+        size *= 2
+    return size
+
+
 class TokenCounter:
     """Counts texts in the student's tokens. Safe to share between threads: the piece counts learnt so far are one
     immutable table swapped under a lock, so a thread reads a consistent table while another adds to it."""
@@ -199,36 +207,32 @@ class TokenCounter:
         """Per row, the sum of its pieces' counts: the first piece as is, every later one with its space back.
         Each distinct (piece, first) is encoded once, the first time any page holds it."""
         keys, vals, _ = self._table
-        sums, missing = kernels.piece_sums(keys, vals, words.h, words.start, _FIRST)
-        if len(missing):
-            row = np.searchsorted(words.start, missing, side="right") - 1
-            key = words.h[missing]
-            key[missing == words.start[row]] ^= _FIRST
-            np.add.at(sums, row, self._learn(key, missing, words))
+        sums, new, at = kernels.piece_sums(keys, vals, words.h, words.start, _FIRST)
+        if len(new):
+            # The missing pieces' counts come from a table of their own: another thread may have replaced the
+            # shared one since (cleared it at KNOWN_MAX), and the second pass must miss exactly what the first did.
+            mine = kernels.table(_room(len(new)))
+            kernels.insert(*mine, new, self._learn(new, at, words).astype(np.int32))
+            kernels.add_missing(sums, keys, vals, *mine, words.h, words.start, _FIRST)
         return sums
 
     def _learn(self, key: np.ndarray, idx: np.ndarray, words: Words) -> np.ndarray:
-        """Tokens of the pieces words[idx] (keys `key`), encoding those the table does not hold and adding them to
-        it. One thread learns at a time (encode_batch is parallel itself): a thread that waited finds most of its
-        pieces learnt by the other (the blocks of a page share their vocabulary) and encodes only the rest."""
-        uniq, at, back = np.unique(key, return_index=True, return_inverse=True)
+        """Tokens of the distinct pieces words[idx] (ascending; keys `key`), encoding those the table does not hold
+        and adding them to it. One thread learns at a time (encode_batch is parallel itself): a thread that waited
+        finds most of its pieces learnt by the other (the blocks of a page share their vocabulary) and encodes only
+        the rest."""
         with self._lock:
             keys, vals, held = self._table
             if held > KNOWN_MAX:  # a corpus of garbage would grow it without bound
                 keys, vals, held = *kernels.table(TABLE_MIN), 0
-            n = kernels.find(keys, vals, uniq).astype(np.int64)
+            n = kernels.find(keys, vals, key).astype(np.int64)
             new = np.flatnonzero(n < 0)
             if len(new):
-                where = idx[at[new]]
-                order = np.argsort(where)  # spelled reads the pieces in text order
-                n[new[order]] = self.encode_lengths(words.spelled(where[order]))
-                size = len(keys)
-                while (held + len(new)) * 3 > size * 2:  # linear probing stays short below 2/3 full
-                    size *= 2
-                keys, vals = self._grown(keys, vals, size)
-                held += kernels.insert(keys, vals, uniq[new], n[new].astype(np.int32))
+                n[new] = self.encode_lengths(words.spelled(idx[new]))
+                keys, vals = self._grown(keys, vals, max(len(keys), _room(held + len(new))))
+                held += kernels.insert(keys, vals, key[new], n[new].astype(np.int32))
                 self._table = (keys, vals, held)
-        return n[back]
+        return n
 
     @staticmethod
     def _grown(keys: np.ndarray, vals: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
