@@ -13,7 +13,7 @@ import pytest
 from checks_fixtures import student_dir  # noqa: F401  (session fixture)
 
 from umedata.checks import kernels
-from umedata.checks.measure import word_stats
+from umedata.checks.measure import GARBAGE, word_stats
 from umedata.checks.tokens import TABLE_MIN, TokenCounter, Words
 
 TEXTS = [
@@ -118,3 +118,18 @@ def test_the_piece_table_grows_and_threads_learn_at_once(counter):
     keys, vals, held = counter._table
     assert len(keys) > TABLE_MIN and held == int((vals >= 0).sum()) and held * 3 <= len(keys) * 2
     assert counter.count(texts).tolist() == direct(counter, texts)  # now from the table alone
+
+
+def test_byte_flags_name_what_each_text_holds():
+    """Every ASCII character, alone in a text: garbage exactly where the garbage rule's class matches it, control
+    whitespace exactly for \\t \\n \\v \\f \\r; and non-ASCII and double spaces wherever they are."""
+    chars = [chr(c) for c in range(128)]
+    texts = pl.Series([f"a{ch}b" for ch in chars] + ["é", "x 漢", "a  b", "  ", " a b ", "", None])
+    src = kernels.Texts.of(texts)
+    flags = kernels.byte_flags(src.addr, src.size).tolist()
+    garbage = pl.Series(chars).str.contains(GARBAGE).to_list()
+    for c, ch in enumerate(chars):
+        assert bool(flags[c] & kernels.ASCII_GARBAGE) == garbage[c], repr(ch)
+        assert bool(flags[c] & kernels.CONTROL_WS) == (ch in "\t\n\x0b\x0c\r"), repr(ch)
+        assert not flags[c] & (kernels.NON_ASCII | kernels.DOUBLE_SPACE), repr(ch)
+    assert flags[128:] == [kernels.NON_ASCII, kernels.NON_ASCII, kernels.DOUBLE_SPACE, kernels.DOUBLE_SPACE, 0, 0, 0]

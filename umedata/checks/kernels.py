@@ -7,9 +7,9 @@ over the bytes of a whole column of texts, with no Python step per row or per wo
     sums, *missing = piece_sums(keys, vals, h, start, salt)  # per-row sums of the values of an open-addressing table
 
 They are numba functions compiled to machine code with the GIL released (nogil), so the threads that measure the
-blocks of a page run them on every core at once; compiled code is cached on disk (cache=True: beside this file,
-or the user's cache directory where that is read-only, or NUMBA_CACHE_DIR), so only a process that finds no
-cache compiles them (a few seconds).
+blocks of a page run them on every core at once. Compiled code is cached on disk (beside this file, or the user's
+cache directory where that is read-only, or NUMBA_CACHE_DIR), so only a process that finds no cache compiles them:
+~4 s on 2 cores, against ~0.4 s to load them from the cache (mostly importing numba).
 
 Texts are read where polars keeps them: a String column exports to Arrow as a string_view array without a copy
 (each row a 16-byte view: the length, then either the bytes themselves when they fit in 12 or a buffer index and
@@ -23,6 +23,7 @@ collisions among the ~1e5 distinct pieces of a corpus: ~1e-10.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numba
@@ -41,7 +42,24 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)  # joins the hashes of an n-gram's words
 _U8, _U31, _U33, _U27, _U64 = np.uint64(8), np.uint64(31), np.uint64(33), np.uint64(27), np.uint64(64)
 _SPACE = np.uint8(32)
 
-jit = numba.njit(cache=True, nogil=True)
+log = logging.getLogger("umedata.checks")
+
+
+_cached = [True]  # whether numba found a place to cache the kernels (it asks for each)
+
+
+def jit(func):
+    """Compiled without the GIL, cached on disk where numba finds a writable place (beside this file, the user's
+    cache directory, or NUMBA_CACHE_DIR); where it finds none (a read-only install and no writable home) compiled
+    anew in each process instead of failing to import."""
+    if _cached[0]:
+        try:
+            return numba.njit(cache=True, nogil=True)(func)
+        except RuntimeError as e:  # numba's "cannot cache function ...: no locator available"
+            _cached[0] = False
+            log.warning("%s; the record checks' kernels compile in every process (set NUMBA_CACHE_DIR to a writable "
+                        "folder to keep them)", e)
+    return numba.njit(nogil=True)(func)
 
 
 @intrinsic
@@ -158,6 +176,35 @@ class Texts:
         vaddr = buffers[1].address + 16 * off if n else 0
         addr, size = _rows(views, valid, off, vaddr, bufs)
         return cls(addr, size, arr)
+
+
+NON_ASCII, CONTROL_WS, DOUBLE_SPACE, ASCII_GARBAGE = 1, 2, 4, 8  # byte_flags' bits
+
+
+@jit
+def byte_flags(addr, size):
+    """Per text, which kinds of byte it holds, as bits: NON_ASCII (a byte >= 0x80: any non-ASCII character),
+    CONTROL_WS (one of \\t \\n \\v \\f \\r), DOUBLE_SPACE (two spaces in a row), ASCII_GARBAGE (an ASCII
+    control that is not whitespace, DEL, or one of $+<=>^`|~: the ASCII characters that are not letters, digits,
+    punctuation or whitespace). Comparisons only, no branch per byte, so the loops run on vector registers."""
+    out = np.zeros(len(addr), np.uint8)
+    for i in range(len(addr)):
+        end = size[i]
+        b = numba.carray(_bytes_at(addr[i]), end)
+        high = False
+        ctrl = False
+        bad = False
+        double = False
+        for j in range(end):
+            c = b[j]
+            high |= c >= 128
+            ctrl |= (c >= 9) & (c <= 13)
+            bad |= ((c < 9) | ((c >= 14) & (c <= 31)) | (c == 127) | (c == 36) | (c == 43)
+                    | ((c >= 60) & (c <= 62)) | (c == 94) | (c == 96) | (c == 124) | (c == 126))
+        for j in range(1, end):
+            double |= (b[j] == 32) & (b[j - 1] == 32)
+        out[i] = high * NON_ASCII | ctrl * CONTROL_WS | double * DOUBLE_SPACE | bad * ASCII_GARBAGE
+    return out
 
 
 def split(addr: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -64,25 +64,22 @@ def word_stats(words: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 RARE = ("refusal", "control_tags", "garbage", "wrong_script")  # rules whose value is 0 on almost every row
-# The ASCII characters garbage counts (controls that are not whitespace, and symbols), as classes of at most ten
-# bytes: the regex engine searches such a class at memchr speed, a larger one byte by byte (2.5 ms against 42 ms
-# over the 29 MB of a 100k-row page, measured).
-_ASCII_GARBAGE = (r"[\x00-\x08]", r"[\x0b\x0c\x0e-\x14]", r"[\x15-\x1d]", r"[\x1e\x1f\x7f$+<=>]", r"[\^`|~]")
 
 
 def rare_rows(full: pl.Series, cfg: ChecksConfig) -> np.ndarray | None:
     """Rows of `full` (reasoning + newline + summary) where refusal, control_tags, garbage or wrong_script may be
     non-zero: a refusal phrase, a control tag, a non-ASCII character or an ASCII symbol/control character. Every
     other row has 0 for all four, so the rules are measured on these rows alone. None: no such shortcut (the
-    allowed scripts leave out Latin, so any ASCII letter may count)."""
+    allowed scripts leave out Latin, so any ASCII letter may count). The characters are found by one compiled pass
+    over the bytes (kernels.byte_flags), the phrases and tags by the regex engine."""
     if "Latin" not in cfg.rules["wrong_script"].params["scripts"]:
         return None
     refusals = [p.replace(r"\b", "") for p in cfg.rules["refusal"].params["patterns"]]  # \b: Unicode, slow
     tests = [pl.col("f").str.contains("(?i:" + "|".join(f"(?:{p})" for p in refusals) + ")"),
-             pl.col("f").str.contains(str(cfg.rules["control_tags"].params["pattern"])),
-             pl.col("f").str.len_bytes() != pl.col("f").str.len_chars().cast(pl.UInt32),
-             *[pl.col("f").str.contains(c) for c in _ASCII_GARBAGE]]
-    return np.flatnonzero(full.to_frame("f").select(pl.any_horizontal(tests)).to_series().to_numpy())
+             pl.col("f").str.contains(str(cfg.rules["control_tags"].params["pattern"]))]
+    src = kernels.Texts.of(full)
+    chars = (kernels.byte_flags(src.addr, src.size) & (kernels.NON_ASCII | kernels.ASCII_GARBAGE)) != 0
+    return np.flatnonzero(full.to_frame("f").select(pl.any_horizontal(tests)).to_series().to_numpy() | chars)
 
 
 def _rare_exprs(want: set[str], cfg: ChecksConfig) -> dict[str, tuple[pl.Expr, pl.Expr]]:

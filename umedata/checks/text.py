@@ -7,8 +7,9 @@
 Whitespace is the regex engine's `\\s`: Unicode White_Space, the 25 characters of WHITESPACE (not Python's
 str.isspace, which adds \\x1c-\\x1f). Regex passes over whole pages are the cost of these helpers, so each does the
 expensive pass only where it can matter: a text that is ASCII and holds none of \\t \\n \\v \\f \\r has single
-spaces or double spaces as its only whitespace, and both questions are answered for it by a literal search for
-"  " (memchr speed); the regex runs on the other rows alone. The answers are the regex's on every row.
+spaces or double spaces as its only whitespace, and both questions are answered for it by whether it holds "  ".
+Which texts are such, and which hold "  ", one compiled pass over the bytes says (kernels.byte_flags); the regex
+runs on the other rows alone. The answers are the regex's on every row.
 """
 
 from __future__ import annotations
@@ -16,19 +17,21 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from umedata.checks import kernels
+
 WHITESPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B))
               + "\u2028\u2029\u202f\u205f\u3000")
 STRIP = " .,;:!?\"'()[]{}…-"
 _ODD_WS = r"\s{2,}|[^\S ]"  # what norm turns into one space
 SPLIT_UNSAFE = r"\s | \s"  # a space next to other whitespace
-_ASCII_CONTROL_WS = r"[\t\n\x0b\x0c\r]"  # a class of five bytes: the regex engine searches it at memchr speed
 
 
-def _spacing(t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def _spacing(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """(has a double space, may hold whitespace other than the space: an ASCII control whitespace or any non-ASCII
-    character, as Unicode spaces are non-ASCII). Neither: the text's whitespace is single spaces only."""
-    return (t.str.contains("  ", literal=True),
-            t.str.contains(_ASCII_CONTROL_WS) | (t.str.len_bytes() != t.str.len_chars().cast(pl.UInt32)))
+    character, as Unicode spaces are non-ASCII) per text. Neither: the text's whitespace is single spaces only."""
+    src = kernels.Texts.of(texts)
+    flags = kernels.byte_flags(src.addr, src.size)
+    return (flags & kernels.DOUBLE_SPACE) != 0, (flags & (kernels.CONTROL_WS | kernels.NON_ASCII)) != 0
 
 
 def _select(texts: pl.Series, *exprs: pl.Expr) -> pl.DataFrame:
@@ -39,10 +42,8 @@ def _select(texts: pl.Series, *exprs: pl.Expr) -> pl.DataFrame:
 
 def split_unsafe(texts: pl.Series) -> np.ndarray:
     """texts.str.contains(SPLIT_UNSAFE) as a numpy bool array, the regex run only on rows that need it."""
-    double, other = _spacing(pl.col("t"))
-    flags = _select(texts, double.alias("double"), other.alias("other"))
-    out = flags.get_column("double").to_numpy().copy()
-    rest = np.flatnonzero(flags.get_column("other").to_numpy() & ~out)
+    out, other = _spacing(texts)
+    rest = np.flatnonzero(other & ~out)
     if len(rest):
         out[rest] = _select(texts.gather(rest), pl.col("t").str.contains(SPLIT_UNSAFE)).to_series().to_numpy()
     return out
@@ -52,11 +53,12 @@ def norm(texts: pl.Series) -> pl.Series:
     """The verbatim-comparison form of a text: lower case, every whitespace run as one space, STRIP characters
     stripped at both ends; null reads as "". Equal to
     `texts.fill_null("").str.to_lowercase().str.replace_all(r"\s{2,}|[^\S ]", " ").str.strip_chars(STRIP)`."""
-    double, other = _spacing(pl.col("t"))
+    # The spacing of the text is that of its lower case (lower case never makes or removes whitespace, and an
+    # ASCII text stays ASCII), so the flags are read before lowering.
+    double, other = _spacing(texts)
     low = _select(texts, pl.col("t").str.to_lowercase())
-    flags = low.select((double | other).alias("odd"), pl.col("t").str.strip_chars(STRIP).alias("plain"))
-    out = flags.get_column("plain")
-    odd = np.flatnonzero(flags.get_column("odd").to_numpy())
+    out = low.select(pl.col("t").str.strip_chars(STRIP)).to_series()
+    odd = np.flatnonzero(double | other)
     if len(odd):
         fixed = _select(low.get_column("t").gather(odd), pl.col("t").str.replace_all(_ODD_WS, " ")
                         .str.strip_chars(STRIP)).to_series()
