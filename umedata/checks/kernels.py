@@ -1,7 +1,8 @@
-"""Compiled kernels of the record checks: the word split, the word-level statistics and the piece-count table,
-over the bytes of a whole column of texts, with no Python step per row or per word.
+"""Compiled kernels of the record checks: byte classes, the word split, the word-level statistics and the
+piece-count table, over the bytes of a whole column of texts, with no Python step per row or per word.
 
     texts = Texts.of(series)                        # where each text's UTF-8 bytes are (no copy)
+    flags = byte_flags(texts.addr, texts.size)      # per row: non-ASCII, control whitespace, "  ", garbage bytes
     h, start = split(texts.addr, texts.size)        # hashes of the space-split pieces, each row's first piece
     rep, run = word_stats(h, start, n, EMPTY)       # repeated n-gram share, longest run of one word, per row
     sums, *missing = piece_sums(keys, vals, h, start, salt)  # per-row sums of the values of an open-addressing table
