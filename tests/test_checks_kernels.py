@@ -14,6 +14,7 @@ from checks_fixtures import student_dir  # noqa: F401  (session fixture)
 
 from umedata.checks import kernels
 from umedata.checks.measure import GARBAGE, word_stats
+from umedata.checks.text import copied_words, norm
 from umedata.checks.tokens import TABLE_MIN, TokenCounter, Words
 
 TEXTS = [
@@ -133,3 +134,22 @@ def test_byte_flags_name_what_each_text_holds():
         assert bool(flags[c] & kernels.CONTROL_WS) == (ch in "\t\n\x0b\x0c\r"), repr(ch)
         assert not flags[c] & (kernels.NON_ASCII | kernels.DOUBLE_SPACE), repr(ch)
     assert flags[128:] == [kernels.NON_ASCII, kernels.NON_ASCII, kernels.DOUBLE_SPACE, kernels.DOUBLE_SPACE, 0, 0, 0]
+
+
+def test_copied_words_is_containment_of_the_normal_forms():
+    """The compiled search on plain ASCII rows and norm + the regex engine on the rest answer alike: words of
+    norm(needle) where it is non-empty and norm(hay) contains it, else 0."""
+    rng = np.random.default_rng(11)
+    alphabet = ["a", "b", "A", "B", " ", " ", ".", "-", "!", "(", "é", "\t", "  ", "x"]
+    hay = ["".join(rng.choice(alphabet, rng.integers(0, 14))) for _ in range(3000)]
+    needle = ["".join(rng.choice(alphabet, rng.integers(0, 5))) for _ in range(3000)]
+    hay += ["A red circle.", "tired circle", "", None, "ab", "a", " .a. ", "RED", "x" * 40 + "y"]
+    needle += ["red circle", "RED CIRCLE!", "a", "a", "abc", "(a)", "A", ".", "X" * 20 + "Y"]
+    got = copied_words(pl.Series(hay), pl.Series(needle))
+
+    def plain(t):
+        return norm(pl.Series([t], dtype=pl.String)).item()
+
+    want = [plain(n).count(" ") + 1 if plain(n) and plain(n) in plain(h) else 0 for h, n in zip(hay, needle)]
+    assert got.tolist() == want
+    assert max(want) > 1 and sum(w > 0 for w in want) > 100  # copies of several words were found, not only none

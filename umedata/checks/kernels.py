@@ -208,6 +208,55 @@ def byte_flags(addr, size):
     return out
 
 
+@numba.njit(inline="always")
+def _lower(c):
+    return c + 32 if (c >= 65) & (c <= 90) else c
+
+
+@numba.njit(inline="always")
+def _stripped(b, end, strip):
+    lo, hi = 0, end
+    while lo < hi and strip[b[lo]]:
+        lo += 1
+    while hi > lo and strip[b[hi - 1]]:
+        hi -= 1
+    return lo, hi
+
+
+@jit
+def copied_words(hay_addr, hay_size, ndl_addr, ndl_size, plain, strip):
+    """Per row where plain[row] (both texts ASCII with single spaces: their normal form is their ASCII lower case
+    with the `strip` characters (256 bools) taken off both ends): the words of the needle's normal form when it is
+    non-empty and occurs in the hay's, else 0; -1 where not plain. The search compares the first and last byte of
+    the needle before the rest, lowering bytes as it reads them (no normal form is built)."""
+    out = np.full(len(hay_addr), -1, np.int64)
+    for i in range(len(hay_addr)):
+        if not plain[i]:
+            continue
+        nb = numba.carray(_bytes_at(ndl_addr[i]), ndl_size[i])
+        lo, hi = _stripped(nb, ndl_size[i], strip)
+        out[i] = 0
+        length = hi - lo
+        if length == 0:
+            continue
+        hb = numba.carray(_bytes_at(hay_addr[i]), hay_size[i])
+        hlo, hhi = _stripped(hb, hay_size[i], strip)
+        first, last = _lower(nb[lo]), _lower(nb[hi - 1])
+        for p in range(hlo, hhi - length + 1):
+            if _lower(hb[p]) != first or _lower(hb[p + length - 1]) != last:
+                continue
+            k = 1
+            while k < length - 1 and _lower(hb[p + k]) == _lower(nb[lo + k]):
+                k += 1
+            if k >= length - 1:
+                words = 1
+                for j in range(lo, hi):
+                    words += nb[j] == _SPACE
+                out[i] = words
+                break
+    return out
+
+
 def split(addr: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split every text at every space: (h, start), h the uint64 hash of each piece in row order ("" for the
     piece between two spaces in a row, or before a leading / after a trailing space), start the index in h of

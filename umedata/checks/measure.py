@@ -29,7 +29,7 @@ import polars as pl
 
 from umedata.checks import kernels
 from umedata.checks.config import ChecksConfig
-from umedata.checks.text import norm, words_in
+from umedata.checks.text import copied_words
 from umedata.checks.tokens import TokenCounter, Words
 
 VALUES = {"annotation_id": pl.String, "rule": pl.String, "value": pl.Float64, "detail": pl.String}
@@ -182,7 +182,7 @@ def _measure_block(ann: pl.DataFrame, want: set[str], cfg: ChecksConfig, counter
 
     Cost notes: reasoning and summary are split into words once (one Words over both) for their token counts, the
     repetition and token_run; the four rare rules are measured only on the rows rare_rows finds; text
-    comparisons normalise each text once (text.norm, whose regex runs only on oddly spaced rows)."""
+    comparisons (text.copied_words) build normal forms only for texts that are not plain ASCII."""
     n_rows = ann.height
     cols: Columns = {}
     if "format" in want:
@@ -193,15 +193,9 @@ def _measure_block(ann: pl.DataFrame, want: set[str], cfg: ChecksConfig, counter
     if "truncated" in want:
         cols["truncated"] = ((ann.get_column("finish_reason") == "length").fill_null(False).to_numpy()
                              .astype(np.float64), None)
-    summary = norm(ann.get_column("summary")) if want & {"summary_copy", "leak"} else None
     if "summary_copy" in want:
-        s, t = summary, norm(ann.get_column("text"))
-        copied = np.flatnonzero(pl.DataFrame({"s": s, "t": t}).select(
-            (pl.col("s").str.len_bytes() > 0) & pl.col("t").str.contains(pl.col("s"), literal=True)).to_series()
-            .to_numpy())
-        value = np.zeros(n_rows)
-        value[copied] = words_in(s.gather(copied))
-        cols["summary_copy"] = (value, None)
+        cols["summary_copy"] = (copied_words(ann.get_column("text"), ann.get_column("summary")).astype(np.float64),
+                                None)
     rare = _rare_exprs(want & set(RARE), cfg)
     if rare:
         full = ann.select(pl.col("reasoning").fill_null("") + "\n" + pl.col("summary").fill_null("")).to_series()
@@ -241,39 +235,35 @@ def _measure_block(ann: pl.DataFrame, want: set[str], cfg: ChecksConfig, counter
     if "leak" in want:
         if pairs is not None and not cfg.rules["leak"].params["media_queries"] and "qry_media" in pairs.columns:
             pairs = pairs.filter(pl.col("qry_media") == 0)
-        found = ann.select("annotation_id").join(leaks(ann, pairs, summary), on="annotation_id", how="left",
+        found = ann.select("annotation_id").join(leaks(ann, pairs), on="annotation_id", how="left",
                                                  maintain_order="left")
         cols["leak"] = (found.get_column("leak_words").fill_null(0).to_numpy().astype(np.float64),
                         found.get_column("leak_pair"))
     return cols
 
 
-def leaks(ann: pl.DataFrame, pairs: pl.DataFrame | None, summary: pl.Series | None = None) -> pl.DataFrame:
+def leaks(ann: pl.DataFrame, pairs: pl.DataFrame | None) -> pl.DataFrame:
     """Per annotation: words of the longest paired target text its reasoning or summary contains verbatim (and its
     own text does not), with that pair's id. Checked per pair: a side is the query of every pair that names it.
-    `summary`: norm(ann's summary) when the caller has it."""
+    Containment is text.copied_words (normal forms compared; built only for texts that are not plain ASCII)."""
     schema = {"annotation_id": pl.String, "leak_words": pl.Int64, "leak_pair": pl.String}
     empty = pl.DataFrame(schema=schema)
     if pairs is None or pairs.height == 0:
         return empty
-    pairs = pairs.join(ann.select("annotation_id"), on="annotation_id", how="semi")
-    if pairs.height == 0:
+    joined = pairs.select("annotation_id", "pair_id", "qry_text", "target_text").join(
+        ann.select("annotation_id", "reasoning", "summary"), on="annotation_id", how="inner")
+    if joined.height == 0:
         return empty
-    # Each query's reasoning and summary normalised once, however many pairs it is the query of.
-    own = (ann.select("annotation_id", "reasoning", s=summary if summary is not None else pl.col("summary"))
-           .join(pairs.select("annotation_id").unique(), on="annotation_id", how="semi"))
-    own = pl.DataFrame({"annotation_id": own.get_column("annotation_id"), "r": norm(own.get_column("reasoning")),
-                        "s": own.get_column("s") if summary is not None else norm(own.get_column("s"))})
-    joined = (pairs.select("annotation_id", "pair_id", "qry_text", t=norm(pairs.get_column("target_text")))
-              .filter(pl.col("t").str.len_bytes() > 0)
-              .join(own, on="annotation_id", how="inner"))
-    hit = joined.filter(pl.col("r").str.contains(pl.col("t"), literal=True)
-                        | pl.col("s").str.contains(pl.col("t"), literal=True))
-    if hit.height:
-        hit = hit.filter(~norm(hit.get_column("qry_text")).str.contains(hit.get_column("t"), literal=True))
-    if hit.height == 0:
+    target = joined.get_column("target_text")
+    words = np.maximum(copied_words(joined.get_column("reasoning"), target),
+                       copied_words(joined.get_column("summary"), target))
+    hit = np.flatnonzero(words > 0)
+    if len(hit):
+        quoted = copied_words(joined.get_column("qry_text").gather(hit), target.gather(hit)) > 0
+        hit, words = hit[~quoted], words[hit[~quoted]]
+    if len(hit) == 0:
         return empty
-    return (hit.with_columns(pl.Series("leak_words", words_in(hit.get_column("t"))))
+    return (joined.select("annotation_id", "pair_id").gather(hit).with_columns(pl.Series("leak_words", words))
             .sort(["leak_words", "pair_id"], descending=[True, False])
             .group_by("annotation_id", maintain_order=True)
             .agg(pl.col("leak_words").first(), pl.col("pair_id").first().alias("leak_pair"))

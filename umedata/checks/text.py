@@ -2,6 +2,7 @@
 
     norm(texts)          lower case, whitespace runs as one space, punctuation stripped at both ends
     split_unsafe(texts)  rows where a space touches other whitespace (regex SPLIT_UNSAFE)
+    copied_words(h, n)   words of norm(n) where norm(h) contains it verbatim (0 where not, or norm(n) is "")
     words_in(normed)     words of normalised texts
 
 Whitespace is the regex engine's `\\s`: Unicode White_Space, the 25 characters of WHITESPACE (not Python's
@@ -63,6 +64,27 @@ def norm(texts: pl.Series) -> pl.Series:
         fixed = _select(low.get_column("t").gather(odd), pl.col("t").str.replace_all(_ODD_WS, " ")
                         .str.strip_chars(STRIP)).to_series()
         out = out.scatter(odd, fixed)
+    return out
+
+
+_STRIP_BYTES = np.array([chr(c) in STRIP for c in range(256)])  # the ASCII STRIP characters, for the kernels
+_NOT_PLAIN = kernels.NON_ASCII | kernels.CONTROL_WS | kernels.DOUBLE_SPACE
+
+
+def copied_words(hay: pl.Series, needle: pl.Series) -> np.ndarray:
+    """Per row: the words of norm(needle) when it is non-empty and norm(hay) contains it, else 0 (int64). Where
+    both texts are ASCII with single spaces, norm is ASCII lower case and the strip, and a compiled search answers
+    without building either normal form (kernels.copied_words); the other rows go through norm and the regex
+    engine's literal search."""
+    h, n = kernels.Texts.of(hay), kernels.Texts.of(needle)
+    plain = ((kernels.byte_flags(h.addr, h.size) | kernels.byte_flags(n.addr, n.size)) & _NOT_PLAIN) == 0
+    out = kernels.copied_words(h.addr, h.size, n.addr, n.size, plain, _STRIP_BYTES)
+    odd = np.flatnonzero(~plain)
+    if len(odd):
+        s, t = norm(needle.gather(odd)), norm(hay.gather(odd))
+        found = pl.DataFrame({"s": s, "t": t}).select(
+            (pl.col("s").str.len_bytes() > 0) & pl.col("t").str.contains(pl.col("s"), literal=True)).to_series()
+        out[odd] = np.where(found.to_numpy(), words_in(s), 0)
     return out
 
 
