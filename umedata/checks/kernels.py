@@ -227,9 +227,12 @@ def _stripped(b, end, strip):
 def copied_words(hay_addr, hay_size, ndl_addr, ndl_size, plain, strip):
     """Per row where plain[row] (both texts ASCII with single spaces: their normal form is their ASCII lower case
     with the `strip` characters (256 bools) taken off both ends): the words of the needle's normal form when it is
-    non-empty and occurs in the hay's, else 0; -1 where not plain. The search compares the first and last byte of
-    the needle before the rest, lowering bytes as it reads them (no normal form is built)."""
+    non-empty and occurs in the hay's, else 0; -1 where not plain. No normal form is built: bytes are lowered as
+    they are read, and the search is Horspool's (the hay byte under the needle's last one says how far the needle
+    may move on: past a byte the needle lacks, its whole length), so a 100-byte target is looked for in a 240-byte
+    reasoning in a few steps, not one per byte."""
     out = np.full(len(hay_addr), -1, np.int64)
+    shift = np.empty(256, np.uint8)  # capped at 255: a shorter move than allowed is still a correct one
     for i in range(len(hay_addr)):
         if not plain[i]:
             continue
@@ -241,19 +244,26 @@ def copied_words(hay_addr, hay_size, ndl_addr, ndl_size, plain, strip):
             continue
         hb = numba.carray(_bytes_at(hay_addr[i]), hay_size[i])
         hlo, hhi = _stripped(hb, hay_size[i], strip)
-        first, last = _lower(nb[lo]), _lower(nb[hi - 1])
-        for p in range(hlo, hhi - length + 1):
-            if _lower(hb[p]) != first or _lower(hb[p + length - 1]) != last:
-                continue
-            k = 1
-            while k < length - 1 and _lower(hb[p + k]) == _lower(nb[lo + k]):
-                k += 1
-            if k >= length - 1:
-                words = 1
-                for j in range(lo, hi):
-                    words += nb[j] == _SPACE
-                out[i] = words
-                break
+        if hhi - hlo < length:
+            continue
+        shift[:] = min(length, 255)
+        for k in range(max(0, length - 256), length - 1):
+            shift[_lower(nb[lo + k])] = length - 1 - k
+        last = _lower(nb[hi - 1])
+        p = hlo
+        while p + length <= hhi:
+            c = _lower(hb[p + length - 1])
+            if c == last:
+                k = 0
+                while k < length - 1 and _lower(hb[p + k]) == _lower(nb[lo + k]):
+                    k += 1
+                if k == length - 1:
+                    words = 1
+                    for j in range(lo, hi):
+                        words += nb[j] == _SPACE
+                    out[i] = words
+                    break
+            p += shift[c]
     return out
 
 
