@@ -187,3 +187,41 @@ def test_heartbeat_keeps_and_release_gives_back(warehouse):
     with warehouse.transaction() as con:
         keys.release(con, "run-a")
     assert _lease(warehouse, items, "run-b") == {i.key for i in items}
+
+
+def _land(wh, items, run_id: str) -> None:
+    """Land every item as done, the way a run's result commit does."""
+    from umedata.teacher.answers import judge
+    from umedata.teacher.results import KeyMeta, ResultBuffer, commit
+
+    buf = ResultBuffer()
+    body = {"choices": [{"message": {"content": "<think>r</think><answer>s<gen_emb>"}, "finish_reason": "stop"}]}
+    for i in items:
+        buf.done(KeyMeta(i.key, i.side_id, i.source, "m", i.prompt_version), raw="{}", verdict=judge(body),
+                 run_id=run_id, backend="offline", endpoint=None, attempts=1, cost_usd=None, latency_ms=None,
+                 elapsed_ms=None)
+    commit(wh, buf)
+
+
+def test_the_open_table_keeps_what_is_in_flight_not_every_key_ever_leased(warehouse):
+    """Keys leave teacher_requests_open out of order (a slow answer stays behind) while new ones arrive; the rows
+    they leave must be reclaimed, or every lease and commit re-compresses them when it closes the file and the
+    client's memory grows with the number of requests made (0011). duckdb_tables().estimated_size counts the rows
+    stored, deleted ones included."""
+    items = _items(6000)
+    chunk, previous, slow = 500, [], []
+    for c in range(0, len(items), chunk):
+        leased = items[c:c + chunk]
+        _lease(warehouse, leased, "run-a")  # the next chunk is leased before the last one is answered
+        if previous:
+            _land(warehouse, previous[1:], "run-a")
+            slow.append(previous[0])  # one answer per chunk comes back late
+        if len(slow) == 4:
+            _land(warehouse, slow[:2], "run-a")
+            slow = slow[2:]
+        previous = leased
+    live = warehouse.sql("SELECT count(*) FROM teacher_requests_open").column(0)[0].as_py()
+    stored = warehouse.sql("SELECT estimated_size FROM duckdb_tables() WHERE table_name = 'teacher_requests_open'"
+                           ).column(0)[0].as_py()
+    assert live == chunk + len(slow)
+    assert stored <= 3 * chunk, f"{stored} rows stored for {live} live"

@@ -8,17 +8,26 @@
 -- would not hold it - it was done before the run started, so the selection left it out, or after, and then its
 -- row is a tombstone while this run lives. So a key is claimable when it has no open row, when its lease (or
 -- batch export) has expired, or when it failed in a way worth retrying; a tombstone is never claimed. RETURNING
--- lists the keys this run now owns.
+-- (the last statement) lists the keys this run now owns.
 UPDATE teacher_runs SET alive_until = now() + to_microseconds(CAST($alive_s * 1e6 AS BIGINT)) WHERE run_id = $owner;
 
-INSERT OR REPLACE INTO teacher_requests_open BY NAME
-SELECT c.request_key, c.side_id, c.source, c.model, c.prompt_version, c.params_hash, c.backend, c.messages, c.params,
-       $status AS status, $owner AS lease_owner, now() + to_microseconds(CAST($ttl_s * 1e6 AS BIGINT)) AS lease_until,
-       NULL::BOOLEAN AS retryable, NULL::VARCHAR AS outcome, NULL::VARCHAR AS error,
-       c.created_at
+-- The table has no index (0011): a claimed key's old row (an expired lease, a retryable failure) is deleted and
+-- the new one inserted, so a key keeps one row.
+CREATE OR REPLACE TEMP TABLE teacher_claimed AS
+SELECT DISTINCT ON (c.request_key) c.*
 FROM candidates c
 LEFT JOIN teacher_requests_open t ON t.request_key = c.request_key
 WHERE t.request_key IS NULL
    OR (t.status IN ('leased', 'exported') AND t.lease_until < now())
-   OR (t.status = 'failed' AND (t.retryable OR $retry_failed))
-RETURNING request_key;
+   OR (t.status = 'failed' AND (t.retryable OR $retry_failed));
+
+DELETE FROM teacher_requests_open WHERE request_key IN (SELECT request_key FROM teacher_claimed);
+
+INSERT INTO teacher_requests_open BY NAME
+SELECT c.request_key, c.side_id, c.source, c.model, c.prompt_version, c.params_hash, c.backend, c.messages, c.params,
+       $status AS status, $owner AS lease_owner, now() + to_microseconds(CAST($ttl_s * 1e6 AS BIGINT)) AS lease_until,
+       NULL::BOOLEAN AS retryable, NULL::VARCHAR AS outcome, NULL::VARCHAR AS error,
+       c.created_at
+FROM teacher_claimed c;
+
+SELECT request_key FROM teacher_claimed;
