@@ -152,8 +152,8 @@ def stage_costs(ann: pl.DataFrame, pairs: pl.DataFrame, cfg, counter) -> dict[st
     measure(page, [r for r in RULES if cfg.enabled(r)], cfg, counter, page_pairs)  # warm the piece cache
     groups = {"lengths (word split of reasoning + summary, piece lookups)": [r for r in RULES if RULES[r].tokens],
               "repetition + token_run (word split, distinct n-grams)": ["repetition", "token_run"],
-              "leak (normalise, join the pairs, containment)": ["leak"],
-              "summary_copy (normalise, containment)": ["summary_copy"],
+              "leak (join the pairs, containment)": ["leak"],
+              "summary_copy (containment)": ["summary_copy"],
               "refusal, control_tags, garbage, wrong_script (prefilter + subset)": list(RARE),
               "format, truncated": ["format", "truncated"]}
     out = {}
@@ -390,8 +390,9 @@ def main() -> None:
         f"the parallel blocks run {v['one_block'] / v['all']:.2f}x the one-block rate). Lengths are counted through "
         "the tokenizer's batch API on the distinct pieces of each page (whole texts through `encode_batch` run at "
         "the rate in the table). The word split of reasoning + summary (shared by lengths, repetition and "
-        "token_run), the word statistics, the piece lookups and the byte classes that decide where regexes must "
-        "run are compiled kernels (numba, umedata/checks/kernels.py) that release the GIL; the rest is polars and "
+        "token_run), the word statistics, the piece lookups, the verbatim containment of summary_copy and leak, and "
+        "the byte classes that decide where regexes must run are compiled kernels (numba, "
+        "umedata/checks/kernels.py) that release the GIL; the rest is polars and "
         "numpy, regex passes only on the rows that need them. The per-row loop is "
         "umedata/checks/per_row.py (the definition tests/test_checks_fast_path.py holds the fast path to). Run at "
         "full size (the default `--n 1000000`) on a quiet machine for the figure of record.",

@@ -5,8 +5,8 @@
     tokens.py     lengths in the student's tokens (tokenizers, batch API over distinct pieces)
     text.py       text primitives the rules share (normalisation, whitespace tests), regexes only where needed
     measure.py    values per (annotation, rule), vectorised with polars and numpy, a page in parallel blocks
-    kernels.py    compiled (numba) passes over a column's bytes: byte classes, word split and hashes, word n-gram
-                  statistics, the piece-count table
+    kernels.py    compiled (numba) passes over a column's bytes: byte classes, verbatim containment, word split
+                  and hashes, word n-gram statistics, the piece-count table
     per_row.py    the same values one annotation at a time in plain Python: the definition measure is tested
                   against, and the bench's per-row baseline
     evaluate.py   values against thresholds (per-dataset overrides, the strictest wins) -> annotation_checks rows

@@ -1,8 +1,10 @@
-"""Compiled kernels of the record checks: byte classes, the word split, the word-level statistics and the
-piece-count table, over the bytes of a whole column of texts, with no Python step per row or per word.
+"""Compiled kernels of the record checks: byte classes, verbatim containment, the word split, the word-level
+statistics and the piece-count table, over the bytes of whole columns of texts, with no Python step per row or
+per word.
 
     texts = Texts.of(series)                        # where each text's UTF-8 bytes are (no copy)
     flags = byte_flags(texts.addr, texts.size)      # per row: non-ASCII, control whitespace, "  ", garbage bytes
+    words = copied_words(hay..., needle..., plain, strip)   # per row: the needle's words if the hay holds it
     h, start = split(texts.addr, texts.size)        # hashes of the space-split pieces, each row's first piece
     rep, run = word_stats(h, start, n, EMPTY)       # repeated n-gram share, longest run of one word, per row
     sums, *missing = piece_sums(keys, vals, h, start, salt)  # per-row sums of the values of an open-addressing table
@@ -10,7 +12,7 @@ piece-count table, over the bytes of a whole column of texts, with no Python ste
 They are numba functions compiled to machine code with the GIL released (nogil), so the threads that measure the
 blocks of a page run them on every core at once. Compiled code is cached on disk (beside this file, or the user's
 cache directory where that is read-only, or NUMBA_CACHE_DIR), so only a process that finds no cache compiles them:
-~4 s on 2 cores, against ~0.4 s to load them from the cache (mostly importing numba).
+a fresh process's first annotation takes ~3.5 s on 2 cores then, ~0.7 s with them cached (mostly imports).
 
 Texts are read where polars keeps them: a String column exports to Arrow as a string_view array without a copy
 (each row a 16-byte view: the length, then either the bytes themselves when they fit in 12 or a buffer index and
