@@ -200,3 +200,36 @@ def test_a_page_is_read_and_a_text_keeps_its_content(tmp_path):
     assert summary == "Harbor report Main crop: barley Warden: Okafor"
     _, gist = compose(_request("Find me an image that matches the given caption: a red circle", "text", []))
     assert gist == "a red circle"
+
+
+def test_the_pending_selection_in_parts_is_the_selection_in_one(warehouse, tmp_path):
+    """The spill is written in slices of the side ids (bounded memory at any warehouse size); a side's every use
+    falls in its slice, so what is pending and where it may go are as one pass over all pairs says."""
+    import pyarrow.parquet as pq
+
+    from umedata.teacher.config import TeacherConfig
+    from umedata.teacher.producer import Producer
+    from umedata.teacher.run import RunRecord
+
+    th.seed(warehouse, tmp_path, n_pairs=6, source="open", external_ok=True)
+    th.seed(warehouse, tmp_path, n_pairs=2, source="closed", external_ok=False)  # shares the first two pairs' sides
+    _add_video_doc_and_broken_sides(warehouse, tmp_path)
+
+    def spilled(part_pairs: int) -> tuple[int, list[dict]]:
+        with Producer(RunRecord(warehouse, TeacherConfig(backend="offline"))) as p:
+            p.spill(part_pairs)
+            rows = [r for path in p.spill_parts for r in pq.read_table(path).to_pylist()]
+            return len(p.spill_parts), sorted(rows, key=lambda r: r["side_id"])
+
+    one_part, whole = spilled(10_000)
+    parts, sliced = spilled(2)
+    assert one_part == 1 and parts == 6  # 11 pairs, 2 a part
+    assert sliced == whole and len(whole) == 6 * 2 + 4
+    by_source = {}
+    for r in whole:
+        by_source.setdefault(r["source"], set()).add(r["external_ok"])
+    # the four sides both sources use are filed under "closed" (the first name) and stay in-house, like it says
+    assert by_source["open"] == {True} and by_source["closed"] == {False}
+    assert sum(r["source"] == "closed" for r in whole) == 4
+    video = next(r for r in whole if r["modality"] == "video")
+    assert len(video["media_info"][0]["frame_paths"]) == 5

@@ -1,12 +1,13 @@
 """The producer: pending sides in, prepared requests leased to one run out, a chunk at a time.
 
     producer = Producer(record, eligible=backend.eligible)
-    producer.spill()                       # the pending sides, written once to a parquet file
+    producer.spill()                       # the pending sides, written once to parquet files
     for claim in producer.claims():        # each chunk prepared and leased in one short transaction
         ...claim.requests (this run's to answer), claim.unsendable (to quarantine)
 
-1. `spill` writes the sides still pending for the run's model and prompt versions to a parquet file
-   (teacher_pending.sql, streamed by DuckDB), so memory stays flat however many there are;
+1. `spill` writes the sides still pending for the run's model and prompt versions to parquet files
+   (teacher_pending.sql, streamed by DuckDB), one per slice of the side ids (SPILL_PART_PAIRS pairs a slice), so
+   memory stays flat however many sides there are and however large the warehouse;
 2. `claims` reads the spill in `lease_chunk` rows, builds each side's request (keys.prepare: messages with media
    by hash, the request key), sets aside those that cannot be built (media missing) or may not go where this
    run sends (a source that forbids external teachers), and leases the rest in one transaction. Keys finished
@@ -41,6 +42,11 @@ from umedata.teacher.run import RunRecord
 
 log = logging.getLogger("umedata.teacher")
 T = TypeVar("T")
+# Pairs per spill part. Over a million sides (500 k pairs) one part peaked 240 MB above the client's own memory in
+# 2.3 s; parts of 50 k pairs under a 64 MB limit peak 120 MB in 5.9 s, as a part of 100 k sides does (measured).
+# Each part re-reads the pairs' side ids, so the selection's time grows with pairs x parts: seconds at the
+# recipe's 1.76 M pairs, against a run of hours.
+SPILL_PART_PAIRS = 50_000
 
 
 @dataclass
@@ -85,7 +91,7 @@ class Producer:
         self.params_hash = keys.params_hash(self.key_params)
         wh = record.wh
         self.spill_dir = Path(spill_dir) if spill_dir else wh.path.with_name(wh.path.name + ".teacher") / self.run_id
-        self.spill_path = self.spill_dir / "pending.parquet"
+        self.spill_parts: list[Path] = []  # the spill, in the order claims() reads it
 
     def __enter__(self) -> Producer:
         return self
@@ -98,8 +104,8 @@ class Producer:
         shutil.rmtree(self.spill_dir, ignore_errors=True)
 
     # -- 1. the spill -----------------------------------------------------------------------------------------
-    def spill(self) -> int:
-        """Write the pending sides to the spill file; returns (and counts) how many."""
+    def spill(self, part_pairs: int = SPILL_PART_PAIRS) -> int:
+        """Write the pending sides to the spill files; returns (and counts) how many."""
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         sel = self.selection
         with self.wh.transaction() as con:
@@ -109,20 +115,26 @@ class Producer:
                 {"modality": pa.array(modalities, pa.string()), "prompt_version": pa.array(versions, pa.string())}
             ))
             sql.temp_table(con, "chosen_sides", pa.table({"side_id": pa.array(sel.side_ids or [], pa.string())}))
-            sql.execute(con, "teacher_pending", {
-                "spill_path": str(self.spill_path),
-                "model": self.cfg.model,
-                "params_hash": self.params_hash,
-                "sources": sel.sources,
-                "datasets": sel.datasets,
-                "splits": sel.splits,
-                "modalities": sel.modalities,
-                "include_negatives": self.cfg.include_negatives,
-                "retry_failed": self.retry_failed,
-                "side_filter": sel.side_ids is not None,
-                "requeue": sel.requeue,
-            })
-        self.summary.pending = pq.ParquetFile(self.spill_path).metadata.num_rows
+            n_pairs = sql.query(con, "teacher_pair_count").column("pairs")[0].as_py()
+            parts = max(1, -(-n_pairs // max(1, part_pairs)))
+            self.spill_parts = [self.spill_dir / f"pending-{k:04d}.parquet" for k in range(parts)]
+            for k, path in enumerate(self.spill_parts):
+                sql.execute(con, "teacher_pending", {
+                    "spill_path": str(path),
+                    "part": k,
+                    "parts": parts,
+                    "model": self.cfg.model,
+                    "params_hash": self.params_hash,
+                    "sources": sel.sources,
+                    "datasets": sel.datasets,
+                    "splits": sel.splits,
+                    "modalities": sel.modalities,
+                    "include_negatives": self.cfg.include_negatives,
+                    "retry_failed": self.retry_failed,
+                    "side_filter": sel.side_ids is not None,
+                    "requeue": sel.requeue,
+                })
+        self.summary.pending = sum(pq.ParquetFile(p).metadata.num_rows for p in self.spill_parts)
         log.info("teacher run %s: %d pending side(s), backend %s, model %s",
                  self.run_id, self.summary.pending, self.cfg.backend, self.cfg.model)
         return self.summary.pending
@@ -131,14 +143,13 @@ class Producer:
     def claims(self) -> Iterator[Claim]:
         """Prepared, leased chunks of the spill (then of deferred keys, with wait_for_leases)."""
         deferred: list[PreparedRequest] = []
-        if self.summary.pending:
-            for rb in pq.ParquetFile(self.spill_path).iter_batches(batch_size=self.cfg.lease_chunk):
-                budget = self._budget()
-                if budget == 0:
-                    break
-                claim, items = self._prepare(rb.to_pylist())
-                claim.requests = self._lease(items if budget is None else items[:budget], deferred)
-                yield claim
+        for rb in self._spilled():
+            budget = self._budget()
+            if budget == 0:
+                break
+            claim, items = self._prepare(rb.to_pylist())
+            claim.requests = self._lease(items if budget is None else items[:budget], deferred)
+            yield claim
         poll = min(1.0, max(0.05, self.lease_ttl_s / 4))
         while deferred and self.wait_for_leases and self._budget() != 0:
             time.sleep(poll)  # keys another run holds: wait until it finishes them or its lease expires
@@ -148,6 +159,10 @@ class Producer:
                 batch, deferred = batch[:budget], batch[budget:]
             yield Claim(self._lease(batch, deferred))
         self.summary.leased_elsewhere = len(deferred)
+
+    def _spilled(self) -> Iterator[pa.RecordBatch]:
+        for path in self.spill_parts if self.summary.pending else []:
+            yield from pq.ParquetFile(path).iter_batches(batch_size=self.cfg.lease_chunk)
 
     def _budget(self) -> int | None:
         lim = self.selection.limit
