@@ -152,10 +152,16 @@ def _process_lock(path: Path) -> threading.RLock:
 class Warehouse:
     """A handle on one DuckDB file. Cheap to create; holds no connection between calls."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, lock_timeout: float | None = None):
+    def __init__(self, path: str | os.PathLike[str] | None = None, lock_timeout: float | None = None,
+                 threads: int | None = None):
         self.path = resolve_path(path)
         self.staging_root = self.path.with_name(self.path.name + ".staging")
         self.lock_timeout = float(lock_timeout or os.environ.get(ENV_LOCK_TIMEOUT) or 120.0)
+        self.threads = threads  # DuckDB worker threads of each connection (None: DuckDB's default, one per core)
+
+    def with_threads(self, threads: int) -> Warehouse:
+        """The same file, its connections opened with `threads` DuckDB worker threads."""
+        return Warehouse(self.path, self.lock_timeout, threads)
 
     # -- connections -------------------------------------------------------------------------------------------
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -170,7 +176,10 @@ class Warehouse:
                     con = duckdb.connect(str(self.path), config={"storage_compatibility_version": STORAGE_VERSION})
                 else:
                     # Row order inside a table is never relied on; not preserving it lets bulk inserts run in parallel.
-                    con = duckdb.connect(str(self.path), read_only=read_only, config={"preserve_insertion_order": False})
+                    config: dict[str, Any] = {"preserve_insertion_order": False}
+                    if self.threads:
+                        config["threads"] = self.threads
+                    con = duckdb.connect(str(self.path), read_only=read_only, config=config)
                 sql.quiet(con)
                 return con
             except (duckdb.IOException, duckdb.ConnectionException) as exc:
