@@ -71,6 +71,24 @@ def test_a_failing_batch_commits_nothing(warehouse):
     assert warehouse.recover() == 0
 
 
+def test_a_batch_too_large_for_a_bounded_connection_lands_without_the_bound(warehouse, caplog):
+    """A handle with a small DuckDB memory limit (the teacher's) keeps commits small; a batch that does not fit is
+    rolled back and applied again without the limit, not lost or parked."""
+    import random
+    import string
+
+    rng = random.Random(0)
+    rows = [side(i, "".join(rng.choices(string.ascii_letters, k=4000))) for i in range(4000)]  # ~16 MB of text
+    bounded = warehouse.bounded(threads=1, memory_limit="4MB")
+    b = bounded.stage()
+    b.add("sides", rows)
+    with caplog.at_level("WARNING", logger="umedata.warehouse"):
+        assert bounded.commit(b) == {"sides": 4000}
+    assert "does not fit memory_limit 4MB" in caplog.text
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 4000
+    assert not (warehouse.staging_root / "failed").exists()
+
+
 def test_sealed_batch_of_a_killed_producer_is_recovered_once(warehouse, tmp_path):
     ready = tmp_path / "ready"
     code = f"""

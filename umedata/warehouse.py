@@ -21,6 +21,7 @@ Every producer commits through the same two doors: `commit_tables` (stage + comm
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -42,6 +43,7 @@ import pyarrow.parquet as pq
 from umedata import sql
 from umedata.errors import UserError
 
+log = logging.getLogger("umedata.warehouse")
 ENV_PATH = "UMEDATA_WAREHOUSE"
 ENV_LOCK_TIMEOUT = "UMEDATA_LOCK_TIMEOUT"
 DEFAULT_PATH = Path("warehouse") / "umedata.duckdb"
@@ -153,15 +155,18 @@ class Warehouse:
     """A handle on one DuckDB file. Cheap to create; holds no connection between calls."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, lock_timeout: float | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, memory_limit: str | None = None):
         self.path = resolve_path(path)
         self.staging_root = self.path.with_name(self.path.name + ".staging")
         self.lock_timeout = float(lock_timeout or os.environ.get(ENV_LOCK_TIMEOUT) or 120.0)
-        self.threads = threads  # DuckDB worker threads of each connection (None: DuckDB's default, one per core)
+        # DuckDB settings of each connection; None: DuckDB's defaults (a thread per core, 80 % of the RAM).
+        self.threads = threads
+        self.memory_limit = memory_limit
 
-    def with_threads(self, threads: int) -> Warehouse:
-        """The same file, its connections opened with `threads` DuckDB worker threads."""
-        return Warehouse(self.path, self.lock_timeout, threads)
+    def bounded(self, threads: int | None = None, memory_limit: str | None = None) -> Warehouse:
+        """The same file, its connections opened with these DuckDB worker threads and memory limit. A staged batch
+        that does not fit the limit is applied again without it (see _apply)."""
+        return Warehouse(self.path, self.lock_timeout, threads, memory_limit)
 
     # -- connections -------------------------------------------------------------------------------------------
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -179,6 +184,8 @@ class Warehouse:
                     config: dict[str, Any] = {"preserve_insertion_order": False}
                     if self.threads:
                         config["threads"] = self.threads
+                    if self.memory_limit:
+                        config["memory_limit"] = self.memory_limit
                     con = duckdb.connect(str(self.path), read_only=read_only, config=config)
                 sql.quiet(con)
                 return con
@@ -315,15 +322,27 @@ class Warehouse:
             self._apply_manifest(batch_dir, manifest, counts)
         except WarehouseLocked:
             raise
+        except duckdb.OutOfMemoryException as exc:
+            if self.memory_limit is None:
+                self._park(batch_dir)
+                raise
+            # Rolled back, so nothing of it landed: once more under DuckDB's default limit, rather than lose a
+            # batch to a bound meant to keep a long run's memory flat.
+            log.warning("staged batch %s does not fit memory_limit %s (%s); applying it without the limit",
+                        batch_dir.name, self.memory_limit, str(exc).splitlines()[0])
+            return Warehouse(self.path, self.lock_timeout, self.threads)._apply(batch_dir)
         except Exception:
-            # A batch that cannot apply (a constraint, a bad shard) would block every later recovery:
-            # park it under failed/ for inspection and let the error surface.
-            failed = self.staging_root / "failed"
-            failed.mkdir(parents=True, exist_ok=True)
-            batch_dir.rename(failed / batch_dir.name)
+            self._park(batch_dir)
             raise
         shutil.rmtree(batch_dir, ignore_errors=True)
         return counts
+
+    def _park(self, batch_dir: Path) -> None:
+        """A batch that cannot apply (a constraint, a bad shard) would block every later recovery: it goes under
+        failed/ for inspection, and the caller lets the error surface."""
+        failed = self.staging_root / "failed"
+        failed.mkdir(parents=True, exist_ok=True)
+        batch_dir.rename(failed / batch_dir.name)
 
     def _apply_manifest(self, batch_dir: Path, manifest: dict[str, Any], counts: dict[str, int]) -> None:
         with self.transaction() as con:

@@ -42,7 +42,9 @@ from umedata.teacher.results import KeyMeta, ResultBuffer, commit
 from umedata.warehouse import Warehouse
 
 log = logging.getLogger("umedata.teacher")
-DB_THREADS = 1  # DuckDB worker threads of a run's warehouse connections (RunRecord says why)
+# DuckDB settings of a run's warehouse connections (RunRecord says why).
+DB_THREADS = 1
+DB_MEMORY = "32MB"
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
@@ -166,12 +168,16 @@ class RunRecord:
         backend: str | None = None,
         batch_price: bool = False,
     ):
-        # One DuckDB worker thread: a run's transactions are small (a lease, a commit of a few thousand rows), and
-        # each opens the file anew, so every worker thread is started, given its own allocator arena and buffers,
-        # and stopped again per transaction. With one, the client's RSS stays flat as the warehouse grows (with the
-        # default two it crept up ~25 MB per 300 k requests on 2 cores, and a commit's peak was ~2x), at the same
-        # requests/s (measured, bench/teacher_throughput.py).
-        self.wh = wh.with_threads(DB_THREADS)
+        # A run's transactions are small (a lease, a commit of a few thousand rows) and each opens the file anew, so:
+        # - one DuckDB worker thread: every worker is started, given its own allocator arena and buffers, and
+        #   stopped again per transaction; with the default two the client's RSS crept up ~25 MB per 300 k requests
+        #   on 2 cores, at the same requests/s;
+        # - a small memory limit: closing the file checkpoints, and a checkpoint re-compresses the last row group of
+        #   each table the commit appended to (up to 122,880 rows of bodies, messages and reasoning); under 32 MB it
+        #   streams through DuckDB's buffer manager, ~18 MB above the client's memory at 100 k requests where 64 MB
+        #   took ~47 MB and no limit ~140 MB (measured). A batch that does not fit is applied without the limit
+        #   (Warehouse._apply), so nothing is lost to it.
+        self.wh = wh.bounded(threads=DB_THREADS, memory_limit=DB_MEMORY)
         self.cfg = cfg
         self.selection = selection if selection is not None else Selection()
         self.run_id = run_id or getattr(summary, "run_id", None) or new_run_id()

@@ -1,11 +1,8 @@
 -- A result batch's request rows land: the warehouse writer runs this for the staged teacher_requests shard
 -- ($shard: the result columns of each finished key, results.RESULT_COLUMNS). Every statement reads the shard or
 -- teacher_requests_open (small), never teacher_requests_done: a commit costs the batch, not the table.
--- 0. A small memory limit for this commit's DuckDB: closing the file checkpoints, and a checkpoint re-compresses the
---    last row group of every table the commit appended to - up to 122,880 rows of bodies, messages and reasoning,
---    ~140 MB more RSS at 100 k requests (measured). Under a limit the checkpoint streams through DuckDB's buffer
---    manager instead: a commit's memory stays the batch's, whatever the tables hold.
-SET memory_limit = '64MB';
+-- Memory: a run's connections carry a small DuckDB memory limit (teacher/run.py, RunRecord), so the checkpoint that
+-- closing the file runs stays the batch's size, whatever the tables hold.
 
 -- 1. What this batch may land: keys its run (the row's run_id) still leases, or keys exported to a Batch API file
 --    (any run may import them). A key another run took over after its lease expired, or one already landed, has
