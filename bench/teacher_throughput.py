@@ -276,10 +276,14 @@ def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float
         "that need it. Per request the client's CPU, not the network, is the bound on 2 cores.",
         "- As the warehouse grows: answered requests, responses and annotations live in bulk tables without an "
         "index (keys enforced by the writer, see natural_keys), and leases in a small table of open requests "
-        "(0009), so a lease or a commit never reads what is already answered: requests/s stays flat from 10k to "
-        "1M. RSS while sending still grows with the warehouse, in native memory (the Python heap stays flat at about "
-        "22 MB under tracemalloc; DuckDB's allocator cache is not it: a 16 MB flush threshold changed nothing). Commit pauses stretch to keep "
-        "committing under `commit_duty` (25 %) of the time.",
+        "(0009) that has no index either (0011: DuckDB did not reclaim the deleted rows of the indexed one, and "
+        "every lease's checkpoint re-compressed up to a row group of them), so a lease or a commit never reads or "
+        "rewrites what is already answered: requests/s stays flat from 10k to 1M. The selection of pending sides "
+        "runs in parts of 50k pairs under a 64 MB DuckDB limit, and a run's connections use one DuckDB thread and "
+        "a 32 MB limit, so none of them grows with the warehouse. Peak RSS is not flat yet (goal: within 10 %): "
+        "the steady RSS creeps up ~25 MB per 300k requests, in native memory outside the Python heap, and at 1M "
+        "short peaks ~130 MB above it appear, not yet traced. Commit pauses stretch to keep committing under "
+        "`commit_duty` (25 %) of the time.",
         "- Peak RSS is the client process's own high-water mark (VmHWM; the warehouse is built in the parent).",
         "- Image rows carry one 1-megapixel JPEG (about 700 KB as a data URL) per request, read and base64-encoded "
         "per request (cache off); RSS is high because each of the 256 requests in flight holds its encoded body.",
