@@ -71,21 +71,33 @@ def test_a_failing_batch_commits_nothing(warehouse):
     assert warehouse.recover() == 0
 
 
-def test_a_batch_too_large_for_a_bounded_connection_lands_without_the_bound(warehouse, caplog):
-    """A handle with a small DuckDB memory limit (the teacher's) keeps commits small; a batch that does not fit is
-    rolled back and applied again without the limit, not lost or parked."""
+def test_a_bounded_handle_lets_a_large_batch_through(warehouse, caplog, monkeypatch):
+    """A handle with a small DuckDB memory limit (the teacher's) keeps commits small: a batch larger than the limit
+    is given room for its size at once, and one that still runs out of memory is rolled back and applied again
+    without the limit, never lost or parked."""
     import random
     import string
 
+    import umedata.warehouse as w
+
     rng = random.Random(0)
-    rows = [side(i, "".join(rng.choices(string.ascii_letters, k=4000))) for i in range(4000)]  # ~16 MB of text
     bounded = warehouse.bounded(threads=1, memory_limit="4MB")
-    b = bounded.stage()
-    b.add("sides", rows)
+
+    def commit(first: int) -> dict[str, int]:
+        rows = [side(i, "".join(rng.choices(string.ascii_letters, k=4000))) for i in range(first, first + 4000)]
+        b = bounded.stage()
+        b.add("sides", rows)  # ~16 MB of text
+        return bounded.commit(b)
+
     with caplog.at_level("WARNING", logger="umedata.warehouse"):
-        assert bounded.commit(b) == {"sides": 4000}
+        assert commit(0) == {"sides": 4000}
+    assert "does not fit" not in caplog.text  # sized from the shards before the first attempt
+    monkeypatch.setattr(w, "BATCH_MEMORY_FACTOR", 0)  # as if the estimate fell short
+    monkeypatch.setattr(w, "BATCH_MEMORY_BASE", 0)
+    with caplog.at_level("WARNING", logger="umedata.warehouse"):
+        assert commit(4000) == {"sides": 4000}
     assert "does not fit memory_limit 4MB" in caplog.text
-    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 4000
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 8000
     assert not (warehouse.staging_root / "failed").exists()
 
 
