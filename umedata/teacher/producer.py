@@ -44,8 +44,8 @@ log = logging.getLogger("umedata.teacher")
 T = TypeVar("T")
 # Pairs per spill part. Over a million sides (500 k pairs) one part peaked 240 MB above the client's own memory in
 # 2.3 s; parts of 50 k pairs under a 64 MB limit peak 120 MB in 5.9 s, as a part of 100 k sides does (measured).
-# Each part re-reads the pairs' side ids, so the selection's time grows with pairs x parts: seconds at the
-# recipe's 1.76 M pairs, against a run of hours.
+# Each part re-reads the pairs and the sides, so the selection's time grows with pairs x parts: ~0.6 s a part at
+# 500 k pairs, so roughly a minute at the recipe's 1.76 M pairs (36 parts; estimated), against a run of hours.
 SPILL_PART_PAIRS = 50_000
 
 
