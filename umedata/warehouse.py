@@ -181,7 +181,8 @@ class Warehouse:
 
     def bounded(self, threads: int | None = None, memory_limit: str | None = None) -> Warehouse:
         """The same file, its connections opened with these DuckDB worker threads and memory limit. A staged batch
-        that does not fit the limit is applied again without it (see _apply)."""
+        larger than the limit allows is committed under a limit sized to it (_fitting), and one that still runs out
+        of memory is applied again without a limit (_apply)."""
         return Warehouse(self.path, self.lock_timeout, threads, memory_limit)
 
     # -- connections -------------------------------------------------------------------------------------------
@@ -355,8 +356,8 @@ class Warehouse:
 
     def _fitting(self, batch_dir: Path, manifest: dict[str, Any]) -> Warehouse:
         """This handle, or, where its memory limit is below what the batch needs (BATCH_MEMORY_FACTOR x the
-        uncompressed bytes of its shards + BATCH_MEMORY_BASE), the same with that limit: a bound keeps small commits small and lets a
-        large batch through at the first attempt."""
+        uncompressed bytes of its shards + BATCH_MEMORY_BASE), the same with that limit: a bound keeps small
+        commits small and lets a large batch through at the first attempt."""
         bound = _limit_bytes(self.memory_limit)
         if bound is None:
             return self

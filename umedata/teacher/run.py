@@ -175,8 +175,8 @@ class RunRecord:
         # - a small memory limit: closing the file checkpoints, and a checkpoint re-compresses the last row group of
         #   each table the commit appended to (up to 122,880 rows of bodies, messages and reasoning); under 32 MB it
         #   streams through DuckDB's buffer manager, ~18 MB above the client's memory at 100 k requests where 64 MB
-        #   took ~47 MB and no limit ~140 MB (measured). A batch that does not fit is applied without the limit
-        #   (Warehouse._apply), so nothing is lost to it.
+        #   took ~47 MB and no limit ~140 MB (measured). A larger batch (long reasoning) gets a limit sized to it
+        #   (Warehouse.bounded), so nothing is lost to the bound.
         self.wh = wh.bounded(threads=DB_THREADS, memory_limit=DB_MEMORY)
         self.cfg = cfg
         self.selection = selection if selection is not None else Selection()
