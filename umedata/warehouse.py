@@ -347,7 +347,7 @@ class Warehouse:
             # batch to a bound meant to keep a long run's memory flat.
             log.warning("staged batch %s does not fit memory_limit %s (%s); applying it without the limit",
                         batch_dir.name, self.memory_limit, str(exc).splitlines()[0])
-            return Warehouse(self.path, self.lock_timeout, self.threads)._apply(batch_dir)
+            return self.bounded(self.threads)._apply(batch_dir)
         except Exception:
             self._park(batch_dir)
             raise
