@@ -48,6 +48,22 @@ DB_MEMORY = "32MB"
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
+def warn_if_mimalloc() -> None:
+    """Say once per process when Arrow allocates from mimalloc: pyarrow was imported before umedata (which picks
+    the system allocator, umedata/__init__.py), and a long run's RSS creeps up on mimalloc."""
+    global _WARNED_MIMALLOC
+    chosen = os.environ.get("ARROW_DEFAULT_MEMORY_POOL") == "mimalloc"  # the user's own choice: not ours to question
+    if _WARNED_MIMALLOC or chosen or pa.default_memory_pool().backend_name != "mimalloc":
+        return
+    _WARNED_MIMALLOC = True
+    log.warning("Arrow allocates from mimalloc in this process (pyarrow was imported before umedata); a long teacher "
+                "run's memory creeps up on it. Set ARROW_DEFAULT_MEMORY_POOL=system before starting Python, or import "
+                "umedata before pyarrow.")
+
+
+_WARNED_MIMALLOC = False
+
+
 @dataclass
 class Selection:
     """Which sides a run considers: those used by pairs matching every filter given (None = no filter)."""
@@ -196,6 +212,7 @@ class RunRecord:
     @contextmanager
     def running(self, status: str = "running", done: str = "finished", prompts: bool = True) -> Iterator[None]:
         """Open the run's row, and close it on the way out: `done` on success, "failed" on an error."""
+        warn_if_mimalloc()
         self.start(status, prompts)
         try:
             yield
