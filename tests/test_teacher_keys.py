@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import time
 
 from umedata.teacher import keys
@@ -158,6 +160,23 @@ def test_a_done_key_is_never_leased_again(warehouse):
     assert warehouse.sql("SELECT count(*) FROM teacher_requests_open WHERE status = 'done'").column(0)[0].as_py() == 0
     assert warehouse.sql("SELECT status FROM teacher_requests WHERE request_key = $k",
                          {"k": items[0].key}).column(0).to_pylist() == ["done"]  # one row per key, through the view
+
+
+def test_a_landed_key_keeps_what_its_lease_recorded(warehouse):
+    """teacher_finish.sql lands a done key with the lease-time columns of its open row (the request as sent) and
+    the result columns of its answer, whatever route each takes through the statement."""
+    items = _items(3)
+    _lease(warehouse, items, "run-a")
+    leased = {r["request_key"]: r for r in warehouse.sql("SELECT * FROM teacher_requests_open").to_pylist()}
+    _finish(warehouse, items, "run-a")
+    done = warehouse.sql("SELECT * FROM teacher_requests_done").to_pylist()
+    assert [r["request_key"] for r in done] == [items[0].key]
+    row, lease = done[0], leased[items[0].key]
+    for col in ("side_id", "source", "model", "prompt_version", "params_hash", "backend", "messages", "params",
+                "created_at"):
+        assert row[col] == lease[col] and row[col] is not None, col
+    assert json.loads(row["messages"]) == json.loads(items[0].messages_json)
+    assert (row["status"], row["outcome"], row["run_id"], row["attempts"]) == ("done", "ok", "run-a", 1)
 
 
 def test_an_answer_lands_only_for_the_run_that_holds_the_key(warehouse):

@@ -1,6 +1,7 @@
 """The warehouse writer: migrations once, staged batches committed atomically, crash recovery, lock retries."""
 
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -99,6 +100,24 @@ def test_a_bounded_handle_lets_a_large_batch_through(warehouse, caplog, monkeypa
     assert "does not fit memory_limit 4MB" in caplog.text
     assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 8000
     assert not (warehouse.staging_root / "failed").exists()
+
+
+def test_a_bounded_handle_trims_the_c_heap_after_each_connection_and_a_plain_one_does_not(warehouse, monkeypatch):
+    import umedata.warehouse as w
+
+    trims = []
+    monkeypatch.setattr(w, "_MALLOC_TRIM", lambda pad: trims.append(pad) or 1)
+    warehouse.sql("SELECT 1 AS one")
+    with warehouse.transaction():
+        pass
+    assert trims == []
+    bounded = warehouse.bounded(threads=1, memory_limit="32MB")
+    bounded.sql("SELECT 1 AS one")
+    with bounded.transaction():
+        pass
+    assert trims == [0, 0]
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert w._malloc_trim() is not None  # the real one is found where it exists
 
 
 def test_sealed_batch_of_a_killed_producer_is_recovered_once(warehouse, tmp_path):

@@ -10,15 +10,21 @@
 --    and teacher_finish_quarantine.sql read teacher_finished and teacher_offered).
 CREATE OR REPLACE TEMP TABLE teacher_offered AS SELECT request_key FROM read_parquet($shard);
 
+-- teacher_finished holds the shard's result columns only: the lease-time columns (messages and params are most of
+-- a row's bytes) go from the open row straight into teacher_requests_done (2.), never through a temp table.
 CREATE OR REPLACE TEMP TABLE teacher_finished AS
-SELECT r.*, o.side_id, o.source, o.model, o.prompt_version, o.params_hash, o.backend, o.messages, o.params,
-       o.created_at
+SELECT r.*
 FROM read_parquet($shard) r
 JOIN teacher_requests_open o ON o.request_key = r.request_key
 WHERE (o.status = 'leased' AND o.lease_owner = r.run_id) OR o.status = 'exported';
 
--- 2. Done keys: appended to teacher_requests_done, with the lease-time columns of their open row.
-INSERT INTO teacher_requests_done BY NAME SELECT * FROM teacher_finished WHERE status = 'done';
+-- 2. Done keys: appended to teacher_requests_done, with the lease-time columns of their open row (one per key).
+INSERT INTO teacher_requests_done BY NAME
+SELECT f.*, o.side_id, o.source, o.model, o.prompt_version, o.params_hash, o.backend, o.messages, o.params,
+       o.created_at
+FROM teacher_finished f
+JOIN teacher_requests_open o ON o.request_key = f.request_key
+WHERE f.status = 'done';
 
 -- 3. Failed keys stay open, failed: a later run may try them again (retryable, or with retry_failed).
 UPDATE teacher_requests_open
