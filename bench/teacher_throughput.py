@@ -300,7 +300,9 @@ def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float
         "64 MB DuckDB limit; a run's connections use one DuckDB thread and a 32 MB limit and trim the C heap when "
         "they close (Warehouse.bounded); Arrow allocates from the system allocator (umedata/__init__.py: pyarrow's "
         "mimalloc kept what the run's threads freed); a commit's temp table holds the result columns only. "
-        "Commit pauses stretch to keep committing under `commit_duty` (25 %) of the time.",
+        "Commit pauses stretch to keep committing under `commit_duty` (25 %) of the time, paced on a moving "
+        "average of commit costs: the commit that closes a DuckDB row group (every ~123k rows, 1-2 s) no longer "
+        "triples the next pause and the batch after it.",
         spread(rows),
         "- Peak RSS is the client process's own high-water mark (VmHWM; the warehouse is built in the parent).",
         "- Image rows carry one 1-megapixel JPEG (about 700 KB as a data URL) per request, read and base64-encoded "
