@@ -203,10 +203,10 @@ class Warehouse:
         self.memory_limit = memory_limit
 
     def bounded(self, threads: int | None = None, memory_limit: str | None = None) -> Warehouse:
-        """The same file, its connections opened with these DuckDB worker threads and memory limit, and the C heap
-        trimmed after each of them closes (return_freed_memory): for a long-running process whose memory must stay
-        flat. A staged batch larger than the limit allows is committed under a limit sized to it (_fitting), and one
-        that still runs out of memory is applied again without a limit (_apply)."""
+        """The same file, its connections opened with these DuckDB worker threads and memory limit, and, with a
+        limit, the C heap trimmed after each of them closes (_close): for a long-running process whose memory must
+        stay flat. A staged batch larger than the limit allows is committed under a limit sized to it (_fitting),
+        and one that still runs out of memory is applied again without a limit (_apply)."""
         return Warehouse(self.path, self.lock_timeout, threads, memory_limit)
 
     # -- connections -------------------------------------------------------------------------------------------
@@ -241,6 +241,11 @@ class Warehouse:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
 
+    def _close(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.close()
+        if self.memory_limit:  # a bounded handle: hand back what the connection freed
+            return_freed_memory()
+
     @contextmanager
     def _in_process_turn(self) -> Iterator[None]:
         lock = _process_lock(self.path)
@@ -260,9 +265,7 @@ class Warehouse:
             try:
                 yield con
             finally:
-                con.close()
-                if self.memory_limit:
-                    return_freed_memory()
+                self._close(con)
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -278,9 +281,7 @@ class Warehouse:
                     con.rollback()
                     raise
             finally:
-                con.close()
-                if self.memory_limit:
-                    return_freed_memory()
+                self._close(con)
 
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """A query file (umedata/schemas/queries/<name>.sql) run read-only, with its `$name` parameters."""
