@@ -139,9 +139,7 @@ def child(args: argparse.Namespace) -> None:
             "max_in_flight": args.concurrency,
             "timeout_s": 60,
             "lease_chunk": 2048,
-            "commit_every": 5000,
-            "commit_interval_s": 2.0,
-            "lease_ttl_s": 600,
+            "lease_ttl_s": 600,  # commit pacing (commit_every, commit_interval_s, commit_duty): the defaults
             "params": {"temperature": 0.0, "max_tokens": 128, "seed": 0},
             "endpoints": [
                 {

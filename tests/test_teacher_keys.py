@@ -222,6 +222,49 @@ def _land(wh, items, run_id: str) -> None:
     commit(wh, buf)
 
 
+def test_a_commit_lets_go_of_its_rows_and_lands_at_most_max_keys_keys_a_transaction(warehouse, monkeypatch):
+    """results.commit stages the buffer and empties it before DuckDB commits and checkpoints (the client's peak), so
+    the rows are then only in the staged shards. Past max_keys keys it commits one transaction per max_keys keys,
+    each with every row of its keys (an unsendable side's quarantine row with the first), and all of them land."""
+    from umedata.teacher.answers import judge
+    from umedata.teacher.backends.base import TransportError
+    from umedata.teacher.results import KeyMeta, ResultBuffer, commit
+    from umedata.warehouse import Warehouse
+
+    items = _items(6)
+    _lease(warehouse, items[:5], "run-a")
+    buf = ResultBuffer()
+    good = {"choices": [{"message": {"content": "<think>r</think><answer>s<gen_emb>"}, "finish_reason": "stop"}]}
+    bad = {"choices": [{"message": {"content": "no tags"}, "finish_reason": "stop"}]}
+    meta = [KeyMeta(i.key, i.side_id, i.source, "m", i.prompt_version) for i in items]
+    for k, body in ((0, good), (1, bad), (3, good), (4, good)):
+        buf.done(meta[k], raw="{}", verdict=judge(body), run_id="run-a", backend="offline", endpoint=None,
+                 attempts=1, cost_usd=None, latency_ms=None, elapsed_ms=None)
+    buf.failed(meta[2], error=TransportError("http_400", "bad", status=400, retryable=False), run_id="run-a",
+               endpoint=None, attempts=1, elapsed_ms=1.0)
+    buf.quarantine_row(items[5].source, items[5].key, "missing_media", "side never sent")  # no request row
+    held, landed = [], []
+    real_commit = Warehouse.commit
+
+    def spy(self, batch):
+        held.append(len(buf) + len(buf.responses) + len(buf.annotations))
+        counts = real_commit(self, batch)
+        landed.append(counts)
+        return counts
+
+    monkeypatch.setattr(Warehouse, "commit", spy)
+    counts = commit(warehouse, buf, max_keys=2)
+    assert held == [0, 0, 0] and buf.empty
+    assert [c["teacher_requests"] for c in landed] == [2, 2, 1]
+    assert landed[0]["quarantine"] == 2  # key 1's bad answer and the unsendable side
+    assert counts == {"teacher_requests": 5, "teacher_responses": 4, "annotations": 3, "quarantine": 3}
+    q = warehouse.sql("SELECT what, reason FROM quarantine ORDER BY what").to_pylist()
+    assert {(r["what"], r["reason"]) for r in q} == {
+        (items[1].key, "malformed:no_think"), (items[2].key, "http_400"), (items[5].key, "missing_media")}
+    ann = warehouse.sql("SELECT request_key FROM annotations").column(0).to_pylist()
+    assert sorted(ann) == sorted(items[k].key for k in (0, 3, 4))
+
+
 def test_the_open_table_keeps_what_is_in_flight_not_every_key_ever_leased(warehouse):
     """Keys leave teacher_requests_open out of order (a slow answer stays behind) while new ones arrive; the rows
     they leave must be reclaimed, or every lease and commit re-compresses them when it closes the file and the

@@ -103,10 +103,10 @@ def test_a_bounded_handle_lets_a_large_batch_through(warehouse, caplog, monkeypa
 
 
 def test_a_bounded_handle_trims_the_c_heap_after_each_connection_and_a_plain_one_does_not(warehouse, monkeypatch):
-    import umedata.warehouse as w
+    import umedata.memory as m
 
     trims = []
-    monkeypatch.setattr(w, "_MALLOC_TRIM", lambda pad: trims.append(pad) or 1)
+    monkeypatch.setattr(m, "_MALLOC_TRIM", lambda pad: trims.append(pad) or 1)
     warehouse.sql("SELECT 1 AS one")
     with warehouse.transaction():
         pass
@@ -117,7 +117,37 @@ def test_a_bounded_handle_trims_the_c_heap_after_each_connection_and_a_plain_one
         pass
     assert trims == [0, 0]
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
-        assert w._malloc_trim() is not None  # the real one is found where it exists
+        assert m._libc() is not None  # the real one is found where it exists
+
+
+def test_a_bounded_handle_checkpoints_under_its_checkpoint_limit_and_doubles_one_that_does_not_fit(warehouse, caplog):
+    """Closing a transaction's connection checkpoints; a bounded handle lowers the limit for that checkpoint. One
+    that does not fit leaves its WAL (the rows are kept: the next open replays it) and the handle doubles the limit;
+    one that fits leaves no WAL. The same commits through a handle without a checkpoint limit leave none either."""
+    text = "x" * 3000
+
+    def commit(handle, first: int) -> None:
+        b = handle.stage()
+        b.add("sides", [side(i, f"{i} {text}") for i in range(first, first + 2000)])
+        handle.commit(b)
+
+    commit(warehouse, 0)
+    assert not warehouse.wal_path.exists()
+    tight = warehouse.bounded(threads=1, memory_limit="64MB", checkpoint_memory="1MB")
+    with caplog.at_level("INFO", logger="umedata.warehouse"):
+        commit(tight, 2000)
+    assert warehouse.wal_path.exists()
+    assert tight.checkpoint_memory == "2MiB"
+    assert "did not fit 1MB" in caplog.text
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 4000  # replayed from the WAL
+    roomy = warehouse.bounded(threads=1, memory_limit="64MB", checkpoint_memory="16MB")
+    commit(roomy, 4000)
+    assert not warehouse.wal_path.exists()
+    assert roomy.checkpoint_memory == "16MB"
+    assert warehouse.sql("SELECT count(*) AS n FROM sides").column("n")[0].as_py() == 6000
+    for first in range(6000, 6000 + 2000 * 5, 2000):  # doubling until the checkpoint fits (at most 64MB: the limit)
+        commit(tight, first)
+    assert not warehouse.wal_path.exists()
 
 
 def test_sealed_batch_of_a_killed_producer_is_recovered_once(warehouse, tmp_path):

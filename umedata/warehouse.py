@@ -20,14 +20,12 @@ Every producer commits through the same two doors: `commit_tables` (stage + comm
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
 import random
 import re
 import shutil
-import sys
 import threading
 import time
 import uuid
@@ -45,6 +43,7 @@ import pyarrow.parquet as pq
 
 from umedata import sql
 from umedata.errors import UserError
+from umedata.memory import return_freed_memory
 
 log = logging.getLogger("umedata.warehouse")
 ENV_PATH = "UMEDATA_WAREHOUSE"
@@ -169,45 +168,36 @@ def _process_lock(path: Path) -> threading.RLock:
         return _PROCESS_LOCKS.setdefault(key, threading.RLock())
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None).malloc_trim  # glibc; absent elsewhere (musl)
-    except (OSError, AttributeError):
-        return None
-
-
-_MALLOC_TRIM = _malloc_trim()
-
-
-def return_freed_memory() -> None:
-    """Hand the C heap's free pages back to the OS (glibc's malloc_trim; a no-op where there is none). glibc keeps
-    what a statement freed in its arenas: over a 1 M-request teacher run the free bytes they held grew from 23 to
-    40 MB (measured). A trim costs well under a millisecond; bounded handles (a long-running writer) trim after
-    each connection closes."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
 class Warehouse:
     """A handle on one DuckDB file. Cheap to create; holds no connection between calls."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, lock_timeout: float | None = None,
-                 threads: int | None = None, memory_limit: str | None = None):
+                 threads: int | None = None, memory_limit: str | None = None, checkpoint_memory: str | None = None):
         self.path = resolve_path(path)
         self.staging_root = self.path.with_name(self.path.name + ".staging")
         self.lock_timeout = float(lock_timeout or os.environ.get(ENV_LOCK_TIMEOUT) or 120.0)
         # DuckDB settings of each connection; None: DuckDB's defaults (a thread per core, 80 % of the RAM).
         self.threads = threads
         self.memory_limit = memory_limit
+        # The limit a transaction's connection closes under (see bounded); None: the connection's own.
+        self.checkpoint_memory = checkpoint_memory
 
-    def bounded(self, threads: int | None = None, memory_limit: str | None = None) -> Warehouse:
+    def bounded(self, threads: int | None = None, memory_limit: str | None = None,
+                checkpoint_memory: str | None = None) -> Warehouse:
         """The same file, its connections opened with these DuckDB worker threads and memory limit, and, with a
         limit, the C heap trimmed after each of them closes (_close): for a long-running process whose memory must
         stay flat. A staged batch larger than the limit allows is committed under a limit sized to it (_fitting),
-        and one that still runs out of memory is applied again without a limit (_apply)."""
-        return Warehouse(self.path, self.lock_timeout, threads, memory_limit)
+        and one that still runs out of memory is applied again without a limit (_apply).
+
+        `checkpoint_memory`: a lower limit for the checkpoint that closing a transaction's connection runs. DuckDB
+        keeps the blocks a checkpoint touches cached up to its limit, so the close, not the statements, set the
+        peak; a checkpoint that does not fit it leaves its WAL (nothing is lost: the next open replays it), and the
+        handle then doubles this limit (_close)."""
+        return Warehouse(self.path, self.lock_timeout, threads, memory_limit, checkpoint_memory)
+
+    @property
+    def wal_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".wal")
 
     # -- connections -------------------------------------------------------------------------------------------
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -241,10 +231,31 @@ class Warehouse:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
 
-    def _close(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _close(self, con: duckdb.DuckDBPyConnection, checkpoint_under: str | None = None) -> None:
+        """Close (a read-write connection checkpoints here); `checkpoint_under`: the limit it was lowered to."""
         con.close()
+        if checkpoint_under and self.wal_path.exists():
+            self._checkpoint_fell_short(checkpoint_under)
         if self.memory_limit:  # a bounded handle: hand back what the connection freed
             return_freed_memory()
+
+    def _lower_for_checkpoint(self, con: duckdb.DuckDBPyConnection) -> str | None:
+        """After a commit: lower the connection's memory limit to checkpoint_memory for the close; the limit set."""
+        low, high = _limit_bytes(self.checkpoint_memory), _limit_bytes(self.memory_limit)
+        if low is None or (high is not None and low >= high):
+            return None
+        try:
+            con.execute(f"SET memory_limit = '{self.checkpoint_memory}'")
+        except duckdb.Error:  # the close then checkpoints under the transaction's own limit
+            return None
+        return self.checkpoint_memory
+
+    def _checkpoint_fell_short(self, tried: str) -> None:
+        grown = 2 * (_limit_bytes(tried) or 0)
+        high = _limit_bytes(self.memory_limit)
+        self.checkpoint_memory = None if high is not None and grown >= high else f"{-(-grown // 2**20)}MiB"
+        log.info("%s: the checkpoint at close did not fit %s and left its WAL for the next open; checkpoints now "
+                 "run under %s", self.path, tried, self.checkpoint_memory or self.memory_limit or "no limit")
 
     @contextmanager
     def _in_process_turn(self) -> Iterator[None]:
@@ -272,6 +283,7 @@ class Warehouse:
         """A short read-write transaction: committed on success, rolled back on error, file closed either way."""
         with self._in_process_turn():
             con = self._open(read_only=False)
+            lowered = None
             try:
                 con.begin()
                 try:
@@ -280,8 +292,9 @@ class Warehouse:
                 except BaseException:
                     con.rollback()
                     raise
+                lowered = self._lower_for_checkpoint(con)
             finally:
-                self._close(con)
+                self._close(con, lowered)
 
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """A query file (umedata/schemas/queries/<name>.sql) run read-only, with its `$name` parameters."""
@@ -348,10 +361,16 @@ class Warehouse:
 
     def commit_tables(self, tables: Mapping[str, pa.Table], modes: Mapping[str, str] | None = None) -> dict[str, int]:
         """Stage the tables and commit them in one transaction (the synchronous door)."""
+        return self.commit(self.stage_tables(tables, modes))
+
+    def stage_tables(self, tables: Mapping[str, pa.Table], modes: Mapping[str, str] | None = None) -> StagedBatch:
+        """The tables as one sealed batch for `commit`; a caller that lets go of its tables before committing keeps
+        only the shards on disk while the transaction runs."""
         batch = self.stage()
         for name, table in tables.items():
             batch.add(name, table, mode=(modes or {}).get(name, "ignore"))
-        return self.commit(batch)
+        batch.seal()
+        return batch
 
     def committer(self, rows_per_commit: int = 0,
                   on_counts: Callable[[dict[str, int]], None] | None = None) -> Committer:

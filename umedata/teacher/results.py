@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from umedata import sql, tables
 from umedata.clock import utcnow
@@ -78,6 +79,12 @@ class _Columns:
 
     def table(self) -> pa.Table:
         return pa.table(self.cols, schema=self.schema)
+
+    def drain(self) -> pa.Table:
+        """The rows as a table, the lists that held them let go."""
+        table = self.table()
+        self.cols = [[] for _ in self.schema]
+        return table
 
 
 class ResultBuffer:
@@ -191,12 +198,14 @@ class ResultBuffer:
         )
         self.quarantine_row(meta.source, meta.key, error.kind, f"after {attempts} attempt(s): {text}")
 
-    def tables(self) -> dict[str, pa.Table]:
+    def drain(self) -> dict[str, pa.Table]:
+        """The buffered rows as tables, leaving the buffer empty: a commit holds its rows once, not as Python
+        objects and Arrow tables at the same time."""
         return {
-            "teacher_requests": self.requests.table(),
-            "teacher_responses": self.responses.table(),
-            "annotations": self.annotations.table(),
-            "quarantine": self.quarantine.table(),
+            "teacher_requests": self.requests.drain(),
+            "teacher_responses": self.responses.drain(),
+            "annotations": self.annotations.drain(),
+            "quarantine": self.quarantine.drain(),
         }
 
 
@@ -210,12 +219,48 @@ def commit(
     buffer: ResultBuffer,
     extra: dict[str, pa.Table] | None = None,
     modes: dict[str, str] | None = None,
+    max_keys: int | None = None,
 ) -> dict[str, int]:
-    """Commit the buffer (and any `extra` tables landing with it) in one transaction (Warehouse.commit_tables).
-    Returns rows landed per table (teacher_requests: the keys that landed)."""
+    """Commit the buffer (and any `extra` tables landing with it), emptying the buffer. Returns rows landed per
+    table (teacher_requests: the keys that landed).
+
+    One transaction, or, past `max_keys` finished keys, one per `max_keys` keys, each with every row of its keys
+    (`extra` goes with the first). All of them are staged before the first applies, and only the staged shards
+    are applied: while DuckDB commits and checkpoints (the client's peak), this process no longer holds the rows.
+    The results that pile up while a slow commit runs (the one that closes a DuckDB row group takes seconds) are
+    so committed in batches of the usual size, not in one twice as large."""
     if buffer.empty and not extra:
         return {}
-    return wh.commit_tables({**buffer.tables(), **(extra or {})}, {**MODES, **(modes or {})})
+    modes = {**MODES, **(modes or {})}
+    parts = by_keys(buffer.drain(), max_keys)
+    parts[0].update(extra or {})
+    staged = [wh.stage_tables(part, modes) for part in parts]
+    del parts
+    counts: dict[str, int] = {}
+    for batch in staged:
+        for table, n in wh.commit(batch).items():
+            counts[table] = counts.get(table, 0) + n
+    return counts
+
+
+def by_keys(tables: dict[str, pa.Table], max_keys: int | None) -> list[dict[str, pa.Table]]:
+    """Result tables cut into parts of at most `max_keys` request rows, each part with the responses, annotations
+    and quarantine rows of its keys; quarantine rows of keys without a request row (unsendable) go with the first."""
+    requests = tables["teacher_requests"]
+    if not max_keys or requests.num_rows <= max_keys:
+        return [dict(tables)]
+    key_col = {"teacher_responses": "request_key", "annotations": "request_key", "quarantine": "what"}
+    parts = []
+    for start in range(0, requests.num_rows, max_keys):
+        chunk = requests.slice(start, max_keys)
+        part = {"teacher_requests": chunk}
+        for name, col in key_col.items():
+            mine = pc.is_in(tables[name][col], value_set=chunk["request_key"])
+            if start == 0 and name == "quarantine":
+                mine = pc.or_(mine, pc.invert(pc.is_in(tables[name][col], value_set=requests["request_key"])))
+            part[name] = tables[name].filter(mine)
+        parts.append(part)
+    return parts
 
 
 # -- reparse ---------------------------------------------------------------------------------------------------

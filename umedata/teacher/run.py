@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from umedata import sql, tables
+from umedata import memory, sql, tables
 from umedata.clock import utcnow
 from umedata.format import parse_assistant
 from umedata.teacher import accounting, keys
@@ -45,6 +45,7 @@ log = logging.getLogger("umedata.teacher")
 # DuckDB settings of a run's warehouse connections (RunRecord says why).
 DB_THREADS = 1
 DB_MEMORY = "32MB"
+DB_CHECKPOINT_MEMORY = "20MB"
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
@@ -192,8 +193,12 @@ class RunRecord:
         #   each table the commit appended to (up to 122,880 rows of bodies, messages and reasoning); under 32 MB it
         #   streams through DuckDB's buffer manager, ~18 MB above the client's memory at 100 k requests where 64 MB
         #   took ~47 MB and no limit ~140 MB (measured). A larger batch (long reasoning) gets a limit sized to it
-        #   (Warehouse.bounded), so nothing is lost to the bound.
-        self.wh = wh.bounded(threads=DB_THREADS, memory_limit=DB_MEMORY)
+        #   (Warehouse.bounded), so nothing is lost to the bound;
+        # - a smaller limit still for that checkpoint: DuckDB keeps what it touches cached up to its limit, so under
+        #   32 MB each close of a commit rose ~40 MB above the run's median RSS, under 20 MB ~28 MB (100 k requests,
+        #   measured; a lease needs more than 16 MB, the checkpoint of the bench's commits fit 16 MB and 12 MB left
+        #   11 of 40 WALs behind). A checkpoint that does not fit leaves its WAL and the limit doubles.
+        self.wh = wh.bounded(threads=DB_THREADS, memory_limit=DB_MEMORY, checkpoint_memory=DB_CHECKPOINT_MEMORY)
         self.cfg = cfg
         self.selection = selection if selection is not None else Selection()
         self.run_id = run_id or getattr(summary, "run_id", None) or new_run_id()
@@ -213,6 +218,7 @@ class RunRecord:
     def running(self, status: str = "running", done: str = "finished", prompts: bool = True) -> Iterator[None]:
         """Open the run's row, and close it on the way out: `done` on success, "failed" on an error."""
         warn_if_mimalloc()
+        memory.pin_mmap_threshold()
         self.start(status, prompts)
         try:
             yield
@@ -334,9 +340,10 @@ class RunRecord:
 
     def commit(self, buffer: ResultBuffer | None = None, extra: dict[str, pa.Table] | None = None,
                modes: dict[str, str] | None = None) -> dict[str, int]:
-        """Commit results (the buffer, by default the run's own, taken) with any `extra` tables, in one transaction."""
+        """Commit results (the buffer, by default the run's own, taken) with any `extra` tables: one transaction per
+        `commit_every` finished keys at most (results.commit)."""
         buf = self.take() if buffer is None else buffer
-        counts = commit(self.wh, buf, extra, modes)
+        counts = commit(self.wh, buf, extra, modes, max_keys=self.cfg.commit_every)
         self.summary.finished += counts.get("teacher_requests", 0)  # landed (a key another run took over does not)
         return counts
 
