@@ -152,7 +152,7 @@ class TeacherConfig:
     backoff_max_s: float = 60.0
     lease_ttl_s: float = 900.0
     lease_chunk: int = 1024
-    commit_every: int = 2000
+    commit_every: int = 2000  # also the most keys one transaction lands (a backlog is committed in parts this size)
     commit_interval_s: float = 2.0
     commit_duty: float = 0.25  # at most this share of the time spent committing (pauses stretch to keep it)
     commit_max_interval_s: float = 30.0  # ... but never longer than this between commits

@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from umedata import memory, sql, tables
+from umedata import sql, tables
 from umedata.clock import utcnow
 from umedata.format import parse_assistant
 from umedata.teacher import accounting, keys
@@ -195,9 +195,9 @@ class RunRecord:
         #   took ~47 MB and no limit ~140 MB (measured). A larger batch (long reasoning) gets a limit sized to it
         #   (Warehouse.bounded), so nothing is lost to the bound;
         # - a smaller limit still for that checkpoint: DuckDB keeps what it touches cached up to its limit, so under
-        #   32 MB each close of a commit rose ~40 MB above the run's median RSS, under 20 MB ~28 MB (100 k requests,
-        #   measured; a lease needs more than 16 MB, the checkpoint of the bench's commits fit 16 MB and 12 MB left
-        #   11 of 40 WALs behind). A checkpoint that does not fit leaves its WAL and the limit doubles.
+        #   32 MB each close of a commit rose ~45 MB above the run's median RSS, under 20 MB ~30 MB (100 k requests,
+        #   measured; a lease needs more than 16 MB; the bench's checkpoints all fit 16 MB, while under 12 MB 11 of
+        #   them left their WAL behind). A checkpoint that does not fit leaves its WAL and the limit doubles.
         self.wh = wh.bounded(threads=DB_THREADS, memory_limit=DB_MEMORY, checkpoint_memory=DB_CHECKPOINT_MEMORY)
         self.cfg = cfg
         self.selection = selection if selection is not None else Selection()
@@ -218,7 +218,6 @@ class RunRecord:
     def running(self, status: str = "running", done: str = "finished", prompts: bool = True) -> Iterator[None]:
         """Open the run's row, and close it on the way out: `done` on success, "failed" on an error."""
         warn_if_mimalloc()
-        memory.pin_mmap_threshold()
         self.start(status, prompts)
         try:
             yield
