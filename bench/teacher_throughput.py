@@ -298,11 +298,11 @@ def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float
         "64 MB DuckDB limit; a run's connections use one DuckDB thread and a 32 MB limit, close (checkpoint) under "
         "20 MB and trim the C heap when they close (Warehouse.bounded); Arrow allocates from the system allocator "
         "(umedata/__init__.py: pyarrow's mimalloc kept what the run's threads freed); a commit's temp table holds "
-        "the result columns only, its rows are staged and let go before the transaction, and no transaction lands more than `commit_every` keys (the results that "
-        "pile up during the 1-3 s commit that closes a DuckDB row group, every ~123k rows, land in batches of the "
-        "usual size). Commit pauses stretch to keep committing under `commit_duty` (25 %) of the time, paced on a "
-        "moving average of commit costs. The client runs the config's defaults for commit pacing (commit_every "
-        "2,000, every 2 s).",
+        "the result columns only, its rows are staged and let go before the transaction, and no transaction lands "
+        "more than `commit_every` keys (the results that pile up during the 1-3 s commit that closes a DuckDB row "
+        "group, every ~123k rows, land in batches of the usual size). Commit pauses stretch to keep committing "
+        "under `commit_duty` (25 %) of the time, paced on a moving average of commit costs. The client runs the "
+        "config's defaults for commit pacing (commit_every 2,000, every 2 s).",
         spread(rows),
         "- Peak RSS is the client process's own high-water mark (VmHWM; the warehouse is built in the parent).",
         "- Image rows carry one 1-megapixel JPEG (about 700 KB as a data URL) per request, read and base64-encoded "

@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from typing import Any
+from collections.abc import Callable
 
 
-def _libc() -> Any | None:
+def _malloc_trim() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        lib = ctypes.CDLL(None)
-        if lib.malloc_trim:  # glibc's; an AttributeError elsewhere (musl)
-            return lib
-        return None
+        return ctypes.CDLL(None).malloc_trim  # glibc; absent elsewhere (musl)
     except (OSError, AttributeError):
         return None
 
 
-_LIBC = _libc()
-_MALLOC_TRIM = _LIBC.malloc_trim if _LIBC is not None else None
+_MALLOC_TRIM = _malloc_trim()
 
 
 def return_freed_memory() -> None:

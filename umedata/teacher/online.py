@@ -176,6 +176,7 @@ class OnlineRun:
         # slow commit (the one that closes a DuckDB row group checkpoints for 1-2 s, every ~123 k rows) would
         # otherwise triple the next pause and the batch after it (11,015 rows against a median of 2,720, measured at
         # 300 k requests), and that batch's commit set the client's peak RSS (334 MB at 1 M requests; 279 MB averaged).
+        # What still piles up during the slow commit itself lands in parts of commit_every keys (results.commit).
         cfg, record = self.cfg, self.record
         last_end, cost = time.monotonic(), 0.0
         while True:
