@@ -297,7 +297,10 @@ def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float
         "every lease's checkpoint re-compressed up to a row group of them), so a lease or a commit never reads or "
         "rewrites what is already answered. The selection of pending sides runs in parts of 50k pairs under a "
         "64 MB DuckDB limit; a run's connections use one DuckDB thread and a 32 MB limit, close (checkpoint) under "
-        "20 MB and trim the C heap when they close (Warehouse.bounded); Arrow allocates from the system allocator "
+        "20 MB and trim the C heap when they close (Warehouse.bounded); a run fixes glibc's mmap and trim thresholds "
+        "(32 MiB, 128 KiB: umedata/memory.py) so the arenas of its threads hand back their free tops, which glibc's "
+        "own rising trim threshold kept (~10 MB more between commits by 600k requests); Arrow allocates from the "
+        "system allocator "
         "(umedata/__init__.py: pyarrow's mimalloc kept what the run's threads freed); a commit's temp table holds "
         "the result columns only, its rows are staged and let go before the transaction, and no transaction lands "
         "more than `commit_every` keys (the results that pile up during the 1-3 s commit that closes a DuckDB row "
@@ -308,8 +311,9 @@ def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float
         "- Peak RSS is the client process's own high-water mark (VmHWM; the warehouse is built in the parent).",
         "- Image rows carry one 1-megapixel JPEG (about 700 KB as a data URL) per request, read and base64-encoded "
         "per request (cache off); RSS is high because each of the 256 requests in flight holds its encoded body. "
-        "Its peak varies from run to run (5,000 requests, back to back: 744 to 1,268 MB over nine runs of this "
-        "code, 723 to 788 MB over four of the code before the 2026-11-29 memory changes; not traced).",
+        "Its peak varies from run to run (5,000 requests, back to back: 730 to 1,264 MB over ten runs on "
+        "2026-11-30, five with each glibc setting; not traced). The fixed glibc thresholds cost these requests ~3 % (690 against 711 requests/s, "
+        "mean of five interleaved runs each, thresholds fixed or left to glibc).",
     ]
     write_section("teacher-throughput", "\n".join(table))
 
