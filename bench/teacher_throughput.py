@@ -312,8 +312,8 @@ def write_benchmarks(rows: list[dict], c: int, latency: float, load: tuple[float
         "- Image rows carry one 1-megapixel JPEG (about 700 KB as a data URL) per request, read and base64-encoded "
         "per request (cache off); RSS is high because each of the 256 requests in flight holds its encoded body. "
         "Its peak varies from run to run (5,000 requests, back to back: 730 to 1,264 MB over ten runs on "
-        "2026-11-30, five with each glibc setting; not traced). The fixed glibc thresholds cost these requests ~3 % (690 against 711 requests/s, "
-        "mean of five interleaved runs each, thresholds fixed or left to glibc).",
+        "2026-11-30, five with each glibc setting; not traced). The fixed glibc thresholds cost these requests "
+        "~3 % (690 against 711 requests/s, mean of five interleaved runs each, thresholds fixed or left to glibc).",
     ]
     write_section("teacher-throughput", "\n".join(table))
 

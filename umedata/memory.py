@@ -11,8 +11,8 @@ them; its peak was 256 MB against 233 at 10 k requests (measured). `keep_heap_re
 instead: blocks up to 32 MiB come from the arenas, as they do once glibc has raised the threshold itself (pinned at
 128 KiB, each ~1 MB buffer of a request carrying a 1-megapixel image was mapped and unmapped anew, and those requests
 fell from 765 to 426 a second), and free tops above glibc's default 128 KiB go back. Measured with it: peak 233 /
-243 / 252 MB at 10 k / 100 k / 1 M requests; image requests ~3 % slower (690 against 711 a second, the top of an
-arena now given back and faulted in again).
+243 / 252 MB at 10 k / 100 k / 1 M requests; image requests ~3 % slower (690 against 711 a second, mean of five
+runs each; presumably arena tops given back and faulted in again).
 """
 
 from __future__ import annotations
