@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,10 @@ def noisy_content(fault: str, good: str, text: str, leaks: dict[str, str]) -> st
     elif fault == "short":
         think = "Ok."
     return f"<think>{think}</think><answer>{summary}<gen_emb>"
+
+
+def _hung_up(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
 
 
 @dataclass
@@ -237,7 +242,11 @@ def make_app(script: Script, stats: Stats) -> web.Application:
             if fault == "bad_json":
                 return web.Response(status=200, body=b"<html>gateway hiccup</html>", content_type="text/html")
             if fault == "slow":
-                await asyncio.sleep(script.slow_s)
+                # Wait in steps and stop once the client has hung up (its timeout fired), so a long slow_s does not
+                # hold the server's shutdown.
+                deadline = time.monotonic() + script.slow_s
+                while time.monotonic() < deadline and not _hung_up(request):
+                    await asyncio.sleep(0.05)
             good = script.content(key, body)
             prompt_bytes = len(raw)
             if fault == "length":
