@@ -67,7 +67,7 @@ def _worker(rank: int, world: int, port: int, model_dir: str, version_dir: str, 
     grads, sc = _grads(model_dir, version_dir, rows[rank * per : (rank + 1) * per], flags)
     if rank == 0:
         torch.save({"grads": grads, "reward": sc.pool.reward, "adv": sc.adv_all}, out)
-    torch.distributed.destroy_process_group()
+    dist.cleanup()  # barrier, then leave: no rank tears down while its peer still talks
 
 
 @pytest.mark.parametrize("flags", [["--micro-batch", "0"], ["--micro-batch", "4", "--filter-zero-std", "--fsdp"]],
