@@ -27,6 +27,7 @@ demo: setup
 	$(PY) -m flows.demo
 
 test: setup
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 --timeout 900
 
 test-fast: setup

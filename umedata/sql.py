@@ -69,7 +69,7 @@ def _bind(stmt: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
 def _fill(sql: str, idents: Mapping[str, str] | None) -> str:
     if not idents:
         return sql
-    for k, v in idents.items():
+    for v in idents.values():
         if not _IDENT.match(v):
             raise ValueError(f"not an identifier list: {v!r}")
     return sql.format(**idents)
