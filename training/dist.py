@@ -126,7 +126,7 @@ def barrier() -> None:
 
 
 def cleanup() -> None:
-    """Collective. Every rank reaches the end before any leaves: a rank tearing down its gloo pairs or the store
+    """Collective. Every rank reaches the end before any leaves: a rank tearing down its connections or the store
     (rank 0 hosts it) while a peer still talks to them can abort that peer."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
