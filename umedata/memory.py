@@ -36,11 +36,7 @@ def _libc_function(name: str) -> Callable[..., int] | None:
         return None
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    return _libc_function("malloc_trim")
-
-
-_MALLOC_TRIM = _malloc_trim()
+_MALLOC_TRIM = _libc_function("malloc_trim")
 _MALLOPT = _libc_function("mallopt")
 _TUNED = False
 
