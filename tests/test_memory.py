@@ -62,3 +62,16 @@ def test_a_thread_arena_keeps_what_it_freed_under_glibcs_thresholds_and_returns_
 def test_thresholds_the_user_set_at_start_are_left_alone():
     assert probe("tuned", GLIBC_TUNABLES="glibc.malloc.trim_threshold=1048576")["tuned"] is False
     assert probe("tuned", MALLOC_MMAP_THRESHOLD_="65536")["tuned"] is False
+
+
+def test_a_teacher_run_sets_them(warehouse, monkeypatch):
+    import umedata.memory as m
+    from umedata.teacher.config import TeacherConfig
+    from umedata.teacher.run import RunRecord
+
+    calls = []  # patched: the real call would change this test process's heap for the rest of the suite
+    monkeypatch.setattr(m, "keep_heap_returnable", lambda: calls.append(1) or True)
+    record = RunRecord(warehouse, TeacherConfig.from_dict({"backend": "offline", "model": "offline-test"}))
+    with record.running():
+        pass
+    assert calls == [1]

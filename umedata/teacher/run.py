@@ -29,10 +29,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from umedata import sql, tables
+from umedata import memory, sql, tables
 from umedata.clock import utcnow
 from umedata.format import parse_assistant
-from umedata.memory import keep_heap_returnable
 from umedata.teacher import accounting, keys
 from umedata.teacher.answers import Parser, judge
 from umedata.teacher.backends.base import Answer, TransportError
@@ -219,7 +218,7 @@ class RunRecord:
     def running(self, status: str = "running", done: str = "finished", prompts: bool = True) -> Iterator[None]:
         """Open the run's row, and close it on the way out: `done` on success, "failed" on an error."""
         warn_if_mimalloc()
-        keep_heap_returnable()  # a run is long: what its threads free must go back (umedata/memory.py)
+        memory.keep_heap_returnable()  # a run is long: what its threads free must go back (umedata/memory.py)
         self.start(status, prompts)
         try:
             yield
